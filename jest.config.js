@@ -1,0 +1,15 @@
+/** Tests run from TypeScript sources through swc; `tsc -b` does the type checking. */
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/packages', '<rootDir>/examples'],
+  testMatch: ['**/test/**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
+  moduleNameMapper: {
+    '^@eventport/([^/]+)$': '<rootDir>/packages/$1/src/index.ts',
+    // Sources import siblings as './x.js' (Node16 resolution); jest finds the .ts beside it.
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  testTimeout: 60000,
+  maxWorkers: 2,
+};

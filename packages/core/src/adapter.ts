@@ -1,0 +1,87 @@
+import type { Capabilities } from './capabilities.js';
+import type { CreateTopicOptions } from './driver.js';
+import type { InvalidMessageError } from './errors.js';
+import type { EventMessage, Headers, PublishInput, ReceivedMessage } from './message.js';
+
+export type MessageHandler<T = unknown> = (message: ReceivedMessage<T>) => Promise<void> | void;
+
+/** The undecodable (or schema-rejected) delivery, raw, so nothing about it is lost. */
+export interface InvalidDelivery {
+  topic: string;
+  group: string;
+  key?: string;
+  headers: Headers;
+  body: Buffer;
+  attempt: number;
+}
+
+/**
+ * Called for a delivery that can never be handled. Resolving acks the delivery (you took care of it,
+ * e.g. stored it in a dead-letter topic); throwing leaves it with the broker for redelivery.
+ */
+export type InvalidMessageHook = (error: InvalidMessageError, delivery: InvalidDelivery) => Promise<void> | void;
+
+export interface SubscribeOptions {
+  /** Consumer group: subscribers sharing it compete; each group gets every message. Default "default". */
+  group?: string;
+  /** Max handlers running at once (and the prefetch/flow-control window). Default 16. */
+  concurrency?: number;
+  /** A new group starts at the oldest retained message instead of new ones (capability replayFromStart). */
+  fromBeginning?: boolean;
+  /** How long close() waits for running handlers. Default 30 s. */
+  drainTimeoutMs?: number;
+  /** Redelivery delay after a handler throws, by attempt. Default exponential from 100 ms to 10 s. */
+  redeliveryDelayMs?: (attempt: number) => number;
+  /** Where undecodable/schema-invalid deliveries go. Default: log and leave them with the broker. */
+  onInvalid?: InvalidMessageHook;
+  /** Errors that do not stop the subscription (failed acks, reconnects); default logs them. */
+  onError?: (error: unknown) => void;
+}
+
+export interface Subscription {
+  readonly topic: string;
+  readonly group: string;
+  /** Handlers running right now. */
+  readonly inFlight: number;
+  /** Stops fetching, waits for running handlers (up to drainTimeoutMs), settles them, releases. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface ConsumeOptions extends Omit<SubscribeOptions, 'concurrency'> {
+  /** Messages handed out and not yet acked/nacked. Default 16. */
+  prefetch?: number;
+}
+
+/** An async-iterable stream of messages that the caller settles with ack() / nack(). */
+export interface MessageStream<T = unknown> extends AsyncIterable<ReceivedMessage<T>> {
+  /** Stops the stream; messages handed out and not yet settled are released for redelivery. */
+  close(): Promise<void>;
+}
+
+export interface HealthStatus {
+  ok: boolean;
+  backend: string;
+  latencyMs?: number;
+  error?: string;
+}
+
+export interface EventAdapter {
+  /** The backend name (EVENT_TYPE value). */
+  readonly backend: string;
+  readonly capabilities: Capabilities;
+  /** Optional: the first publish or subscribe connects. */
+  connect(): Promise<void>;
+  /** Closes every subscription (draining them), then the connection. Safe to call twice. */
+  disconnect(): Promise<void>;
+  publish<T>(message: PublishInput<T>): Promise<EventMessage<T>>;
+  /** Publishes several messages (any topics), grouped per topic into the broker's batch call. */
+  publishBatch<T>(messages: readonly PublishInput<T>[]): Promise<EventMessage<T>[]>;
+  subscribe<T = unknown>(topic: string, handler: MessageHandler<T>, options?: SubscribeOptions): Promise<Subscription>;
+  consume<T = unknown>(topic: string, options?: ConsumeOptions): MessageStream<T>;
+  createTopic(topic: string, options?: CreateTopicOptions): Promise<void>;
+  deleteTopic(topic: string): Promise<void>;
+  listTopics(): Promise<string[]>;
+  health(): Promise<HealthStatus>;
+  /** The broker client underneath, for what eventport does not cover. Its type is the backend's. */
+  native(): unknown;
+}

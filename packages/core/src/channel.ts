@@ -1,0 +1,113 @@
+import type { z } from 'zod';
+import type { ConsumeOptions, EventAdapter, InvalidMessageHook, SubscribeOptions, Subscription } from './adapter.js';
+import { EventportError, InvalidMessageError } from './errors.js';
+import { createAdapter } from './factory.js';
+import type { EventMessage, Headers, ReceivedMessage } from './message.js';
+import { messageStream } from './portable/stream.js';
+import { formatZodError } from './portable/zod-errors.js';
+
+export interface EventChannelOptions<S extends z.ZodType> {
+  /** Validates `data` on push and on pull. */
+  schema: S;
+  /** Events named `name` travel on topic `<topicPrefix>.<name>`. */
+  topicPrefix: string;
+  /** Default: createAdapter() from EVENT_TYPE and the backend's env vars, made on first use. */
+  adapter?: EventAdapter | Promise<EventAdapter>;
+  /** Deliveries that fail the schema or cannot be decoded. Default: logged and left with the broker. */
+  onInvalid?: InvalidMessageHook;
+}
+
+export interface PushOptions {
+  key?: string;
+  headers?: Headers;
+  id?: string;
+}
+
+export type ChannelHandler<T> = (event: ReceivedMessage<T>) => Promise<void> | void;
+
+/**
+ * A typed view of a group of topics: push validates before publishing, pull validates before your
+ * code sees the event. Invalid deliveries go to `onInvalid`, never into your handler and never crash
+ * the loop.
+ */
+export class EventChannel<S extends z.ZodType> {
+  private adapterPromise: Promise<EventAdapter> | undefined;
+
+  constructor(private readonly options: EventChannelOptions<S>) {
+    if (!/^[A-Za-z0-9._-]+$/.test(options.topicPrefix)) {
+      throw new EventportError('INVALID_ARGUMENT', `topicPrefix may contain only letters, digits, ".", "_" and "-"`);
+    }
+  }
+
+  adapter(): Promise<EventAdapter> {
+    this.adapterPromise ??= Promise.resolve(this.options.adapter ?? createAdapter());
+    return this.adapterPromise;
+  }
+
+  topic(name: string): string {
+    return `${this.options.topicPrefix}.${name}`;
+  }
+
+  async push(name: string, data: z.input<S>, options: PushOptions = {}): Promise<EventMessage<z.output<S>>> {
+    const parsed = this.options.schema.safeParse(data);
+    if (!parsed.success) {
+      throw new EventportError(
+        'INVALID_ARGUMENT',
+        `event "${name}" does not match the channel schema: ${formatZodError(parsed.error)}`,
+      );
+    }
+    const adapter = await this.adapter();
+    return adapter.publish({ topic: this.topic(name), data: parsed.data as z.output<S>, ...options });
+  }
+
+  /** With a handler: subscribes and resolves with the Subscription. Without: an async iterator (acks when you ask for the next event). */
+  pull(name: string, handler: ChannelHandler<z.output<S>>, options?: SubscribeOptions): Promise<Subscription>;
+  pull(name: string, options?: ConsumeOptions): AsyncIterableIterator<ReceivedMessage<z.output<S>>>;
+  pull(
+    name: string,
+    handlerOrOptions?: ChannelHandler<z.output<S>> | ConsumeOptions,
+    options: SubscribeOptions = {},
+  ): Promise<Subscription> | AsyncIterableIterator<ReceivedMessage<z.output<S>>> {
+    if (typeof handlerOrOptions === 'function') {
+      const handler = handlerOrOptions;
+      return this.adapter().then((adapter) =>
+        adapter.subscribe(
+          this.topic(name),
+          (message) => handler(this.validate(name, message)),
+          this.withInvalidHook(options),
+        ),
+      );
+    }
+    return this.iterate(name, handlerOrOptions ?? {});
+  }
+
+  private async *iterate(name: string, options: ConsumeOptions): AsyncIterableIterator<ReceivedMessage<z.output<S>>> {
+    const adapter = await this.adapter();
+    // Validation runs inside the subscription's handler, so a schema failure takes the same
+    // onInvalid path (with the raw body) as it does for pull(name, handler).
+    const stream = messageStream<z.output<S>>(
+      (handler, subscribeOptions) =>
+        adapter.subscribe(this.topic(name), (message) => handler(this.validate(name, message)), subscribeOptions),
+      this.withInvalidHook(options),
+    );
+    for await (const event of stream) {
+      // Leaving the loop (break/throw) never reaches the ack: the event is released for redelivery.
+      yield event;
+      await event.ack();
+    }
+  }
+
+  private validate(name: string, message: ReceivedMessage): ReceivedMessage<z.output<S>> {
+    const parsed = this.options.schema.safeParse(message.data);
+    if (!parsed.success) {
+      throw new InvalidMessageError(
+        `event "${name}" (id ${message.id}) does not match the channel schema: ${formatZodError(parsed.error)}`,
+      );
+    }
+    return Object.assign(message, { data: parsed.data }) as ReceivedMessage<z.output<S>>;
+  }
+
+  private withInvalidHook<O extends SubscribeOptions>(options: O): O {
+    return options.onInvalid || !this.options.onInvalid ? options : { ...options, onInvalid: this.options.onInvalid };
+  }
+}

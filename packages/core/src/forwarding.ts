@@ -1,0 +1,65 @@
+import type {
+  ConsumeOptions,
+  EventAdapter,
+  HealthStatus,
+  MessageHandler,
+  MessageStream,
+  SubscribeOptions,
+  Subscription,
+} from './adapter.js';
+import type { Capabilities } from './capabilities.js';
+import type { CreateTopicOptions } from './driver.js';
+import type { EventMessage, PublishInput } from './message.js';
+import { messageStream } from './portable/stream.js';
+
+/**
+ * Base for decorators: forwards every call to `inner`, so a decorator overrides only what it changes.
+ * consume() is rebuilt on this adapter's subscribe() so a decorator that wraps subscribe also covers
+ * consume.
+ */
+export abstract class ForwardingAdapter implements EventAdapter {
+  constructor(protected readonly inner: EventAdapter) {}
+
+  get backend(): string {
+    return this.inner.backend;
+  }
+  get capabilities(): Capabilities {
+    return this.inner.capabilities;
+  }
+  connect(): Promise<void> {
+    return this.inner.connect();
+  }
+  disconnect(): Promise<void> {
+    return this.inner.disconnect();
+  }
+  publish<T>(message: PublishInput<T>): Promise<EventMessage<T>> {
+    return this.inner.publish(message);
+  }
+  publishBatch<T>(messages: readonly PublishInput<T>[]): Promise<EventMessage<T>[]> {
+    return this.inner.publishBatch(messages);
+  }
+  subscribe<T = unknown>(topic: string, handler: MessageHandler<T>, options?: SubscribeOptions): Promise<Subscription> {
+    return this.inner.subscribe(topic, handler, options);
+  }
+  consume<T = unknown>(topic: string, options: ConsumeOptions = {}): MessageStream<T> {
+    return messageStream<T>(
+      (handler, subscribeOptions) => this.subscribe<T>(topic, handler, subscribeOptions),
+      options,
+    );
+  }
+  createTopic(topic: string, options?: CreateTopicOptions): Promise<void> {
+    return this.inner.createTopic(topic, options);
+  }
+  deleteTopic(topic: string): Promise<void> {
+    return this.inner.deleteTopic(topic);
+  }
+  listTopics(): Promise<string[]> {
+    return this.inner.listTopics();
+  }
+  health(): Promise<HealthStatus> {
+    return this.inner.health();
+  }
+  native(): unknown {
+    return this.inner.native();
+  }
+}

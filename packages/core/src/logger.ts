@@ -1,0 +1,28 @@
+import { redact } from './errors.js';
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LEVELS)[number];
+
+/** Writes one redacted JSON line per entry to stderr, at or above `level` (EVENTPORT_LOG_LEVEL, default warn). */
+export function consoleLogger(level: LogLevel = parseLevel(process.env.EVENTPORT_LOG_LEVEL)): Logger {
+  const threshold = LEVELS.indexOf(level);
+  const write = (entryLevel: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
+    if (LEVELS.indexOf(entryLevel) < threshold) return;
+    const line = JSON.stringify({ level: entryLevel, time: new Date().toISOString(), msg: message, ...fields });
+    process.stderr.write(`${redact(line)}\n`);
+  };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+function parseLevel(value: string | undefined): LogLevel {
+  return (LEVELS as readonly string[]).includes(value ?? '') ? (value as LogLevel) : 'warn';
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
