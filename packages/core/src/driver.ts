@@ -17,8 +17,11 @@ export interface Driver {
   /** Sends records to one topic; resolves only when the broker has accepted all of them. */
   send(topic: string, records: readonly OutgoingRecord[]): Promise<void>;
   /**
-   * Starts delivering records of `topic` to `sink`. The driver awaits `sink` before fetching more
-   * than it already holds: its promise resolves when the portable layer has room for another record.
+   * Starts delivering records of `topic` to `sink`. Resolves once the group's position exists on the
+   * broker: a record sent after that is delivered to the group even if no member is running then
+   * (a queue, subscription, consumer-group offset or checkpoint created on demand). The driver
+   * awaits `sink` before fetching more than it already holds: its promise resolves when the
+   * portable layer has room for another record.
    */
   subscribe(topic: string, options: DriverSubscribeOptions, sink: RecordSink): Promise<DriverSubscription>;
   createTopic(topic: string, options: CreateTopicOptions): Promise<void>;

@@ -49,6 +49,8 @@ class PortableAdapter implements EventAdapter {
   private connecting: Promise<void> | undefined;
   private disconnecting: Promise<void> | undefined;
   private readonly subscriptions = new Set<Subscription>();
+  /** Sends not yet confirmed: disconnect() waits for them so a publish in flight is never cut off. */
+  private readonly sending = new Set<Promise<unknown>>();
   private readonly logger: Logger;
   private readonly codec: Codec;
   private readonly maxPayloadBytes: number;
@@ -104,6 +106,7 @@ class PortableAdapter implements EventAdapter {
       const wasUsed = this.state !== 'idle';
       this.state = 'closing';
       await Promise.allSettled([...this.subscriptions].map((subscription) => subscription.close()));
+      await Promise.allSettled([...this.sending]);
       try {
         if (wasUsed) {
           await this.connecting?.catch(() => undefined);
@@ -130,16 +133,23 @@ class PortableAdapter implements EventAdapter {
       records.push(record);
       byTopic.set(message.topic, records);
     }
-    await this.connect();
-    await Promise.all(
-      [...byTopic].map(([topic, records]) =>
-        this.sendPolicy
-          .execute(() => this.driver.send(topic, records))
-          .catch((error: unknown) => {
-            throw this.wrap(error, 'INTERNAL', `publish of ${records.length} message(s) to "${topic}" failed`);
-          }),
+    const sent = this.connect().then(() =>
+      Promise.all(
+        [...byTopic].map(([topic, records]) =>
+          this.sendPolicy
+            .execute(() => this.driver.send(topic, records))
+            .catch((error: unknown) => {
+              throw this.wrap(error, 'INTERNAL', `publish of ${records.length} message(s) to "${topic}" failed`);
+            }),
+        ),
       ),
     );
+    this.sending.add(sent);
+    try {
+      await sent;
+    } finally {
+      this.sending.delete(sent);
+    }
     return messages.map(({ message }) => message);
   }
 
