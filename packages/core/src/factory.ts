@@ -74,13 +74,12 @@ async function importBackend(name: BuiltinBackend): Promise<BackendDefinition<Re
   } catch (error) {
     const missing = missingModule(error);
     if (missing !== undefined) {
-      const detail =
-        missing.includes(pkg) || missing.includes(`/${name}/`)
-          ? ''
-          : ` (it could not load "${missing}", a dependency of ${pkg})`;
+      const peer = missing.includes(pkg) || missing.includes(`/${name}/`) ? undefined : missing;
       throw new EventportError(
         'BACKEND_NOT_INSTALLED',
-        `EVENT_TYPE=${name} needs ${pkg}${detail} — npm install ${pkg}`,
+        peer === undefined
+          ? `EVENT_TYPE=${name} needs ${pkg}, which is not installed — npm install ${pkg}`
+          : `EVENT_TYPE=${name} needs ${pkg} and its client library "${peer}", which is missing — npm install ${pkg} ${peer}`,
         { cause: error },
       );
     }
