@@ -5,10 +5,16 @@ import { createAdapter } from './factory.js';
 import type { EventMessage, Headers, ReceivedMessage } from './message.js';
 import { messageStream } from './portable/stream.js';
 import { formatZodError } from './portable/zod-errors.js';
+import { VersionedEvent } from './versioning.js';
 
 export interface EventChannelOptions<S extends z.ZodType> {
-  /** Validates `data` on push and on pull. */
-  schema: S;
+  /**
+   * Validates `data` on push and on pull: a zod schema, or a VersionedEvent whose older versions are
+   * upcast on pull (push writes the latest version and its event-version header).
+   */
+  schema: S | VersionedEvent<S>;
+  /** With a VersionedEvent: the version handlers receive (default: the latest). */
+  version?: number;
   /** Events named `name` travel on topic `<topicPrefix>.<name>`. */
   topicPrefix: string;
   /** Default: createAdapter() from EVENT_TYPE and the backend's env vars, made on first use. */
@@ -49,15 +55,25 @@ export class EventChannel<S extends z.ZodType> {
   }
 
   async push(name: string, data: z.input<S>, options: PushOptions = {}): Promise<EventMessage<z.output<S>>> {
-    const parsed = this.options.schema.safeParse(data);
-    if (!parsed.success) {
-      throw new EventportError(
-        'INVALID_ARGUMENT',
-        `event "${name}" does not match the channel schema: ${formatZodError(parsed.error)}`,
-      );
+    const { schema } = this.options;
+    let payload: z.output<S>;
+    let headers = options.headers ?? {};
+    if (schema instanceof VersionedEvent) {
+      const encoded = schema.encode(data, this.options.version);
+      payload = encoded.data;
+      headers = { ...headers, ...encoded.headers };
+    } else {
+      const parsed = schema.safeParse(data);
+      if (!parsed.success) {
+        throw new EventportError(
+          'INVALID_ARGUMENT',
+          `event "${name}" does not match the channel schema: ${formatZodError(parsed.error)}`,
+        );
+      }
+      payload = parsed.data as z.output<S>;
     }
     const adapter = await this.adapter();
-    return adapter.publish({ topic: this.topic(name), data: parsed.data as z.output<S>, ...options });
+    return adapter.publish({ topic: this.topic(name), data: payload, ...options, headers });
   }
 
   /** With a handler: subscribes and resolves with the Subscription. Without: an async iterator (acks when you ask for the next event). */
@@ -98,7 +114,11 @@ export class EventChannel<S extends z.ZodType> {
   }
 
   private validate(name: string, message: ReceivedMessage): ReceivedMessage<z.output<S>> {
-    const parsed = this.options.schema.safeParse(message.data);
+    const { schema } = this.options;
+    if (schema instanceof VersionedEvent) {
+      return Object.assign(message, { data: schema.decode(message.data, message.headers, this.options.version) });
+    }
+    const parsed = schema.safeParse(message.data);
     if (!parsed.success) {
       throw new InvalidMessageError(
         `event "${name}" (id ${message.id}) does not match the channel schema: ${formatZodError(parsed.error)}`,

@@ -75,3 +75,10 @@ export { defaultRedeliveryDelayMs } from './portable/dispatcher.js';
 export { OffsetTracker } from './portable/offsets.js';
 export { Semaphore } from './portable/semaphore.js';
 export { messageStream } from './portable/stream.js';
+export {
+  defineEvent,
+  EVENT_VERSION_HEADER,
+  type Upcaster,
+  VersionedEvent,
+  type VersionedEventOptions,
+} from './versioning.js';

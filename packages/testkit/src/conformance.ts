@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import {
   type AdapterOptions,
+  CAUSATION_HEADER,
   type Capabilities,
+  CORRELATION_HEADER,
   type Codec,
+  defineEvent,
   type EventAdapter,
   EventChannel,
   EventportError,
@@ -624,6 +627,94 @@ export function runConformance(harness: ConformanceHarness): void {
       report('18 graceful shutdown', finished, `${again.receivedUnique} redelivered after close`);
       expect(finishedAtClose).toBe(20);
       expect(again.receivedUnique).toBe(0);
+    });
+
+    test('19 correlation and causation: one correlation id across a 3-hop flow, causation ids chain', async () => {
+      const [first, second, third] = ['19a', '19b', '19c'].map(topicFor) as [string, string, string];
+      const seen = new Map<string, ReceivedMessage>();
+      const start = fromStart();
+      const hops = await Promise.all([
+        adapter.subscribe(
+          first,
+          async (message) => {
+            seen.set('second-hop-input', message);
+            await adapter.publish({ topic: second, data: { hop: 2 } });
+          },
+          { group: 'g19', ...start },
+        ),
+        adapter.subscribe(
+          second,
+          async (message) => {
+            seen.set('third-hop-input', message);
+            await adapter.publish({ topic: third, data: { hop: 3 } });
+          },
+          { group: 'g19', ...start },
+        ),
+        adapter.subscribe(
+          third,
+          (message) => {
+            seen.set('end', message);
+          },
+          { group: 'g19', ...start },
+        ),
+      ]);
+      const origin = await adapter.publish({ topic: first, data: { hop: 1 } });
+      expect(await eventually(() => seen.has('end'), timeoutMs)).toBe(true);
+      await Promise.all(hops.map((subscription) => subscription.close()));
+      const [one, two, three] = ['second-hop-input', 'third-hop-input', 'end'].map(
+        (name) => seen.get(name) as ReceivedMessage,
+      );
+      expect(one.id).toBe(origin.id);
+      for (const message of [one, two, three]) expect(message.headers[CORRELATION_HEADER]).toBe(origin.id);
+      expect(one.headers[CAUSATION_HEADER]).toBeUndefined();
+      expect(two.headers[CAUSATION_HEADER]).toBe(one.id);
+      expect(three.headers[CAUSATION_HEADER]).toBe(two.id);
+      reports.push({ case: '19 correlation', published: 3, receivedUnique: 3, missing: 0, duplicates: 0 });
+    });
+
+    test('20 versioned events: v1 and v2 on one topic are both handled as v3; an unknown version is invalid', async () => {
+      const orderPlaced = defineEvent('order.placed')
+        .version(1, z.object({ id: z.string(), total: z.number() }))
+        .version(2, z.object({ id: z.string(), totalCents: z.number().int() }))
+        .version(3, z.object({ id: z.string(), totalCents: z.number().int(), currency: z.string() }))
+        .upcast(1, 2, (v1) => {
+          const { id, total } = v1 as { id: string; total: number };
+          return { id, totalCents: Math.round(total * 100) };
+        })
+        .upcast(2, 3, (v2) => ({ ...(v2 as object), currency: 'EUR' }));
+      const prefix = topicFor('20');
+      const channel = new EventChannel({ schema: orderPlaced, topicPrefix: prefix, adapter });
+      const tally = new Tally();
+      const handled: unknown[] = [];
+      const invalid: InvalidMessageError[] = [];
+      const subscription = await channel.pull(
+        'placed',
+        (event) => {
+          handled.push(event.data);
+          tally.record(event.id);
+        },
+        { group: 'g20', ...fromStart(), onInvalid: (error) => void invalid.push(error) },
+      );
+      const topic = channel.topic('placed');
+      const sent = [
+        await adapter.publish({ topic, data: { id: 'a', total: 12.5 }, headers: { 'event-version': '1' } }),
+        await adapter.publish({ topic, data: { id: 'b', totalCents: 900 }, headers: { 'event-version': '2' } }),
+        await channel.push('placed', { id: 'c', totalCents: 100, currency: 'USD' }),
+      ];
+      await adapter.publish({ topic, data: { id: 'd' }, headers: { 'event-version': '9' } });
+      tally.expect(sent.map((message) => message.id));
+      await tally.waitForAll(timeoutMs);
+      expect(await eventually(() => invalid.length === 1, timeoutMs)).toBe(true);
+      await subscription.close();
+      report('20 versioned events', tally, `${invalid.length} unknown version routed to onInvalid`);
+      expect(handled).toEqual(
+        expect.arrayContaining([
+          { id: 'a', totalCents: 1250, currency: 'EUR' },
+          { id: 'b', totalCents: 900, currency: 'EUR' },
+          { id: 'c', totalCents: 100, currency: 'USD' },
+        ]),
+      );
+      expect(invalid[0]?.message).toMatch(/no version 9/);
     });
   });
 }

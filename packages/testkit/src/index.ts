@@ -1,3 +1,4 @@
 export { type CaseReport, type ConformanceHarness, runConformance } from './conformance.js';
+export { checkHistoricalFixtures, type HistoricalFixture } from './contract.js';
 export type { CrashWorkerOptions } from './crash.js';
 export { eventually, sleep, Tally } from './tally.js';
