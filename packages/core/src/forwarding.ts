@@ -20,6 +20,11 @@ import { messageStream } from './portable/stream.js';
 export abstract class ForwardingAdapter implements EventAdapter {
   constructor(protected readonly inner: EventAdapter) {}
 
+  /** The adapter this one decorates, for code that walks a decorator chain. */
+  get decorated(): EventAdapter {
+    return this.inner;
+  }
+
   get backend(): string {
     return this.inner.backend;
   }
@@ -62,4 +67,17 @@ export abstract class ForwardingAdapter implements EventAdapter {
   native(): unknown {
     return this.inner.native();
   }
+}
+
+/**
+ * The first decorator of class `type` in the chain starting at `adapter`, so a decorator applied a
+ * second time (directly or under others) can defer to the first instead of counting twice.
+ */
+export function findDecorator<D>(adapter: EventAdapter, type: abstract new (...args: never[]) => D): D | undefined {
+  let current: EventAdapter | undefined = adapter;
+  while (current !== undefined) {
+    if (current instanceof type) return current;
+    current = current instanceof ForwardingAdapter ? current.decorated : undefined;
+  }
+  return undefined;
 }

@@ -56,7 +56,7 @@ export {
   createAdapter,
   registerAdapter,
 } from './factory.js';
-export { ForwardingAdapter } from './forwarding.js';
+export { ForwardingAdapter, findDecorator } from './forwarding.js';
 export { consoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export {
   type BackendMeta,

@@ -1,0 +1,106 @@
+import { Counter, Gauge, Histogram, type Registry, register } from 'prom-client';
+
+export const METRIC_NAMES = {
+  published: 'eventport_published_total',
+  publishErrors: 'eventport_publish_errors_total',
+  consumed: 'eventport_consumed_total',
+  publishDuration: 'eventport_publish_duration_seconds',
+  handlerDuration: 'eventport_handler_duration_seconds',
+  inFlight: 'eventport_handlers_in_flight',
+} as const;
+
+/** Seconds; from a fast in-process publish to a slow broker round trip under load. */
+export const DEFAULT_PUBLISH_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+export const DEFAULT_HANDLER_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+type BaseLabel = 'topic' | 'backend';
+
+export interface Instruments {
+  published: Counter<BaseLabel>;
+  publishErrors: Counter<BaseLabel | 'code'>;
+  consumed: Counter<BaseLabel | 'outcome'>;
+  publishDuration: Histogram<BaseLabel>;
+  handlerDuration: Histogram<BaseLabel>;
+  inFlight: Gauge<BaseLabel>;
+}
+
+export interface InstrumentOptions {
+  registry?: Registry;
+  publishDurationBuckets?: number[];
+  handlerDurationBuckets?: number[];
+}
+
+/**
+ * The metrics in `registry`, created on first use. Every adapter decorated against the same registry
+ * shares them (labels tell backends and topics apart), so decorating several adapters never trips
+ * prom-client's duplicate-name check.
+ */
+export function instrumentsFor(options: InstrumentOptions): Instruments {
+  const registry = options.registry ?? register;
+  const existing = <M>(name: string, create: () => M): M =>
+    (registry.getSingleMetric(name) as M | undefined) ?? create();
+  return {
+    published: existing(
+      METRIC_NAMES.published,
+      () =>
+        new Counter({
+          name: METRIC_NAMES.published,
+          help: 'Messages the broker accepted',
+          labelNames: ['topic', 'backend'],
+          registers: [registry],
+        }),
+    ),
+    publishErrors: existing(
+      METRIC_NAMES.publishErrors,
+      () =>
+        new Counter({
+          name: METRIC_NAMES.publishErrors,
+          help: 'Messages whose publish failed, by eventport error code',
+          labelNames: ['topic', 'backend', 'code'],
+          registers: [registry],
+        }),
+    ),
+    consumed: existing(
+      METRIC_NAMES.consumed,
+      () =>
+        new Counter({
+          name: METRIC_NAMES.consumed,
+          help: 'Deliveries handled: ack (handler resolved), nack (handler threw; redelivered), invalid (undecodable or schema-invalid)',
+          labelNames: ['topic', 'backend', 'outcome'],
+          registers: [registry],
+        }),
+    ),
+    publishDuration: existing(
+      METRIC_NAMES.publishDuration,
+      () =>
+        new Histogram({
+          name: METRIC_NAMES.publishDuration,
+          help: 'Time until the broker accepted a publish or publishBatch call, retries included',
+          labelNames: ['topic', 'backend'],
+          buckets: options.publishDurationBuckets ?? DEFAULT_PUBLISH_BUCKETS,
+          registers: [registry],
+        }),
+    ),
+    handlerDuration: existing(
+      METRIC_NAMES.handlerDuration,
+      () =>
+        new Histogram({
+          name: METRIC_NAMES.handlerDuration,
+          help: 'Time from handing a delivery to the handler until it was settled',
+          labelNames: ['topic', 'backend'],
+          buckets: options.handlerDurationBuckets ?? DEFAULT_HANDLER_BUCKETS,
+          registers: [registry],
+        }),
+    ),
+    inFlight: existing(
+      METRIC_NAMES.inFlight,
+      () =>
+        new Gauge({
+          name: METRIC_NAMES.inFlight,
+          help: 'Deliveries being handled right now',
+          labelNames: ['topic', 'backend'],
+          registers: [registry],
+        }),
+    ),
+  };
+}
