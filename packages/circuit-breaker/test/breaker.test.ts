@@ -6,8 +6,8 @@ import {
 } from '@eventport/circuit-breaker';
 import { EventportError, type ReceivedMessage, silentLogger } from '@eventport/core';
 import { createMemoryAdapter, MemoryBroker } from '@eventport/memory';
+import { FaultyAdapter } from '@eventport/testkit';
 import { describe, expect, test } from '@jest/globals';
-import { FaultyAdapter } from './faulty-adapter';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

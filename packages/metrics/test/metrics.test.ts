@@ -9,9 +9,9 @@ import {
 } from '@eventport/core';
 import { createMemoryAdapter, MemoryBroker } from '@eventport/memory';
 import { METRIC_NAMES, withMetrics } from '@eventport/metrics';
+import { FaultyAdapter } from '@eventport/testkit';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { FaultyAdapter } from './faulty-adapter';
 import { sampleValue } from './read-metrics';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

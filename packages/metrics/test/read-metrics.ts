@@ -11,7 +11,8 @@ export async function sampleValue(
   if (!metric) return 0;
   const { values } = await metric.get();
   return values
-    .filter((entry) => (entry.metricName ?? name) === sample)
+    // Histogram samples carry their own name (`_count`, `_sum`, `_bucket`); prom-client's types omit it.
+    .filter((entry) => ((entry as { metricName?: string }).metricName ?? name) === sample)
     .filter((entry) => Object.entries(labels).every(([key, value]) => entry.labels[key] === value))
     .reduce((sum, entry) => sum + entry.value, 0);
 }

@@ -7,10 +7,10 @@ import {
 } from '@eventport/core';
 import { createMemoryAdapter, MemoryBroker } from '@eventport/memory';
 import { withMetrics } from '@eventport/metrics';
+import { FaultyAdapter } from '@eventport/testkit';
 import { afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Registry } from 'prom-client';
-import { FaultyAdapter } from './faulty-adapter';
 import { installTestOpenTelemetry, type RecordedSpan, type RecordingTracerProvider } from './otel';
 
 let otel: RecordingTracerProvider;

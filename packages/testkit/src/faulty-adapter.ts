@@ -1,6 +1,5 @@
 import {
   type ErrorCode,
-  type EventAdapter,
   type EventMessage,
   EventportError,
   ForwardingAdapter,
@@ -11,15 +10,12 @@ import {
  * Counts the calls that reach it and fails publish/connect with `failWith` while that is set (for
  * the next `failuresLeft` calls only, when that is set too).
  */
+/** A decorator for tests of other decorators: inject broker failures on demand. */
 export class FaultyAdapter extends ForwardingAdapter {
   failWith: ErrorCode | undefined;
   failuresLeft: number | undefined;
   publishCalls = 0;
   connectCalls = 0;
-
-  constructor(inner: EventAdapter) {
-    super(inner);
-  }
 
   override async connect(): Promise<void> {
     this.connectCalls++;
