@@ -16,6 +16,14 @@ export function runInMessageContext<R>(message: { id: string; headers: Record<st
   return storage.run({ messageId: message.id, correlationId }, fn);
 }
 
+/**
+ * Runs `fn` as if no message were being handled: what it publishes starts a new causation chain.
+ * For infrastructure that republishes a message (dead letters, replays) rather than reacting to it.
+ */
+export function runOutsideMessageContext<R>(fn: () => R): R {
+  return storage.exit(fn);
+}
+
 /** The message being handled by the current async call chain, if any. */
 export function currentMessageContext(): HandlingContext | undefined {
   return storage.getStore();

@@ -29,6 +29,7 @@ export {
   correlationHeaders,
   currentMessageContext,
   runInMessageContext,
+  runOutsideMessageContext,
 } from './context.js';
 export type {
   CreateTopicOptions,

@@ -1,0 +1,1 @@
+export { buildProgram, type CliIO, EXIT } from './program.js';
