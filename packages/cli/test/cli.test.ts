@@ -118,6 +118,23 @@ describe.each([
     expect(again.lines).toEqual([]);
   }, 60_000);
 
+  test('topics create, list and delete, or fail with UNSUPPORTED where the backend declares no topic admin', async () => {
+    const name = `${topic}-admin`;
+    const probe = await createAdapter(backend, {});
+    const { topicAdmin } = probe.capabilities;
+    await probe.disconnect();
+    const created = await eventport(['topics', 'create', name], { env });
+    if (!topicAdmin) {
+      expect(created.code).toBe(1);
+      expect(created.stderr).toMatch(/UNSUPPORTED/);
+      return;
+    }
+    expect(created).toMatchObject({ code: 0, stdout: `created ${name}\n` });
+    expect((await eventport(['topics', 'list'], { env })).stdout.split('\n')).toContain(name);
+    expect((await eventport(['topics', 'delete', name], { env })).code).toBe(0);
+    expect((await eventport(['topics', 'list'], { env })).stdout.split('\n')).not.toContain(name);
+  });
+
   test('dlq list and dlq replay bring dead letters back to their topic', async () => {
     const dlqTopic = `${topic}-dlq-case`;
     const adapter = withDeadLetters(await createAdapter(backend, {}), { maxAttempts: 1 });
