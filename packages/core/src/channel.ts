@@ -4,7 +4,7 @@ import { EventportError, InvalidMessageError } from './errors.js';
 import { createAdapter } from './factory.js';
 import type { EventMessage, Headers, ReceivedMessage } from './message.js';
 import { messageStream } from './portable/stream.js';
-import { formatZodError } from './portable/zod-errors.js';
+import { formatZodError } from './validation.js';
 import { VersionedEvent } from './versioning.js';
 
 export interface EventChannelOptions<S extends z.ZodType> {

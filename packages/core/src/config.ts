@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { EventportError } from './errors.js';
-import { formatZodError } from './portable/zod-errors.js';
+import { formatZodError } from './validation.js';
 
 const list = z.preprocess(
   (value) =>

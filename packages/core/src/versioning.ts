@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { EventportError, InvalidMessageError } from './errors.js';
-import { formatZodError } from './portable/zod-errors.js';
+import { formatZodError } from './validation.js';
 
 /** CloudEvents-friendly header carrying the schema version of `data`. */
 export const EVENT_VERSION_HEADER = 'event-version';

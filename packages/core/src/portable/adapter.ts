@@ -23,9 +23,9 @@ import {
   type ReceivedMessage,
   TopicSchema,
 } from '../message.js';
+import { formatZodError } from '../validation.js';
 import { Dispatcher, resolveSubscribeOptions } from './dispatcher.js';
 import { messageStream } from './stream.js';
-import { formatZodError } from './zod-errors.js';
 
 /** Options of the portable layer, the same for every backend. */
 export interface AdapterOptions {

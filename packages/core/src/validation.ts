@@ -1,0 +1,23 @@
+import type { z } from 'zod';
+import { EventportError } from './errors.js';
+
+/** One line per issue, "path: message", for error messages that say exactly what to fix. */
+export function formatZodError(error: z.ZodError, nameOf: (path: PropertyKey[]) => string = defaultName): string {
+  return error.issues.map((issue) => `${nameOf(issue.path)}: ${issue.message}`).join('; ');
+}
+
+function defaultName(path: PropertyKey[]): string {
+  return path.length === 0 ? 'value' : path.map(String).join('.');
+}
+
+/**
+ * Validates an options object against its zod schema (defaults included) before anything connects;
+ * a failure is an INVALID_CONFIG error naming every offending option.
+ */
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, component: string): z.output<S> {
+  const parsed = schema.safeParse(input ?? {});
+  if (!parsed.success) {
+    throw new EventportError('INVALID_CONFIG', `invalid ${component} options: ${formatZodError(parsed.error)}`);
+  }
+  return parsed.data;
+}
