@@ -1,5 +1,5 @@
 export { type CaseReport, type ConformanceHarness, runConformance } from './conformance.js';
 export { checkHistoricalFixtures, type HistoricalFixture } from './contract.js';
-export type { CrashWorkerOptions } from './crash.js';
+export { type CrashWorkerOptions, runCrashCase } from './crash.js';
 export { FaultyAdapter } from './faulty-adapter.js';
 export { eventually, sleep, Tally } from './tally.js';

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { PutRecordCommand } from '@aws-sdk/client-kinesis';
+import { createAdapter, type ReceivedMessage, silentLogger } from '@eventport/core';
+import {
+  createKinesisAdapter,
+  decodeEnvelope,
+  encodeEnvelope,
+  KINESIS_CAPABILITIES,
+  RedisCheckpointStore,
+} from '@eventport/kinesis';
+import { eventually } from '@eventport/testkit';
+import { expect, test } from '@jest/globals';
+import { useLocalBrokers } from './local-env';
+
+const env = useLocalBrokers();
+
+test('the envelope carries key, headers (id included) and body bytes exactly', () => {
+  const body = Buffer.from([0, 1, 2, 254, 255]);
+  const headers = { 'ce-id': 'id-1', 'content-type': 'application/octet-stream', empty: '', 'x-ü': '日本 "q" \\' };
+  const data = encodeEnvelope('key-1', headers, body);
+  expect(JSON.parse(data.toString('utf8'))).toMatchObject({ v: 1, id: 'id-1', k: 'key-1' });
+  const decoded = decodeEnvelope(data, 'ignored-partition-key');
+  expect(decoded).toEqual({ key: 'key-1', headers, body });
+  expect(decodeEnvelope(encodeEnvelope(undefined, headers, body), 'id-1').key).toBeUndefined();
+});
+
+test('a record that is not an envelope is handed over raw, with its partition key as key', () => {
+  for (const raw of ['plain text', '{"v":2,"b":"x","h":{}}', '{"v":1,"b":"eA==","h":{"n":1}}', '[1,2]']) {
+    expect(decodeEnvelope(Buffer.from(raw), 'pk')).toEqual({ key: 'pk', headers: {}, body: Buffer.from(raw) });
+  }
+});
+
+test('options are validated before connecting, with typed errors that name the option', () => {
+  expect(() => createKinesisAdapter({ shardCount: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+  expect(() => createKinesisAdapter({ leaseTtlMs: 10 })).toThrow(/leaseTtlMs/);
+  expect(() => createKinesisAdapter({ accessKeyId: 'only-half' })).toThrow(/AWS_SECRET_ACCESS_KEY/);
+  expect(() => createKinesisAdapter({ checkpointStore: 'ftp://user:pw@host/x' })).toThrow(
+    expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.not.stringContaining('pw') }),
+  );
+  expect(() => createKinesisAdapter({ checkpointStore: { type: 'redis', url: 'postgres://x' } as never })).toThrow(
+    /checkpointStore.url/,
+  );
+});
+
+test('createAdapter("kinesis") reads AWS_* env vars; invalid ones name the variable', async () => {
+  const adapter = await createAdapter('kinesis', { logger: silentLogger });
+  expect(adapter.capabilities).toEqual(KINESIS_CAPABILITIES);
+  expect((await adapter.health()).ok).toBe(true);
+  await adapter.disconnect();
+  const region = process.env.AWS_REGION;
+  process.env.AWS_REGION = 'mars';
+  try {
+    await expect(createAdapter('kinesis')).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+      message: expect.stringContaining('AWS_REGION'),
+    });
+  } finally {
+    process.env.AWS_REGION = region;
+  }
+});
+
+test('records from producers that are not eventport are consumed, with the sequence number as id', async () => {
+  const adapter = createKinesisAdapter({ idlePollIntervalMs: 100, logger: silentLogger });
+  const stream = `foreign-${randomUUID().slice(0, 8)}`;
+  try {
+    await adapter.createTopic(stream);
+    const client = adapter.native() as import('@aws-sdk/client-kinesis').KinesisClient;
+    const put = await client.send(
+      new PutRecordCommand({ StreamName: stream, PartitionKey: 'device-7', Data: Buffer.from('{"temp":21.5}') }),
+    );
+    const received: ReceivedMessage[] = [];
+    const subscription = await adapter.subscribe(stream, (message) => void received.push(message), {
+      group: 'g',
+      fromBeginning: true,
+    });
+    expect(await eventually(() => received.length === 1, 30_000)).toBe(true);
+    await subscription.close();
+    expect(received[0]).toMatchObject({
+      id: put.SequenceNumber,
+      key: 'device-7',
+      data: { temp: 21.5 },
+      headers: {},
+      meta: { shardId: put.ShardId, sequenceNumber: put.SequenceNumber, partitionKey: 'device-7' },
+    });
+  } finally {
+    await adapter.deleteTopic(stream).catch(() => undefined);
+    await adapter.disconnect();
+  }
+});
+
+test('publishing to a missing stream with autoCreateStreams false fails with NOT_FOUND', async () => {
+  const adapter = createKinesisAdapter({ autoCreateStreams: false, logger: silentLogger });
+  try {
+    await expect(adapter.publish({ topic: `missing-${randomUUID().slice(0, 8)}`, data: 1 })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+  } finally {
+    await adapter.disconnect();
+  }
+});
+
+test('KINESIS_CHECKPOINT_URL selects the checkpoint store when no option names one', async () => {
+  const stream = `env-store-${randomUUID().slice(0, 8)}`;
+  const keyPrefix = 'eventport:kinesis';
+  process.env.KINESIS_CHECKPOINT_URL = env.REDIS_URL;
+  const adapter = await createAdapter('kinesis', { logger: silentLogger });
+  delete process.env.KINESIS_CHECKPOINT_URL;
+  const redis = new RedisCheckpointStore({ url: env.REDIS_URL as string, keyPrefix });
+  try {
+    await (await adapter.subscribe(stream, () => undefined, { group: 'env', fromBeginning: true })).close();
+    // The group's start position was stored in Redis by the adapter, so this one is not taken.
+    expect(await redis.startPosition({ stream, group: 'env' }, 'AT_TIMESTAMP:1')).toBe('TRIM_HORIZON');
+  } finally {
+    await adapter.deleteTopic(stream).catch(() => undefined);
+    await adapter.disconnect();
+    await redis.forgetStream(stream);
+    await redis.close();
+  }
+});
