@@ -1,4 +1,5 @@
-import { type ErrorCode, EventportError, isEventportError, type Logger } from '@eventport/core';
+import { type ErrorCode, isEventportError, type Logger, parseOptions } from '@eventport/core';
+import { z } from 'zod';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
@@ -87,56 +88,49 @@ export interface ResolvedOptions {
   bufferWhileOpen: BufferWhileOpenOptions | undefined;
 }
 
+const positiveInteger = z.number().int().positive();
+
+const CircuitBreakerOptionsSchema = z
+  .object({
+    consecutiveFailures: positiveInteger.optional(),
+    failureRatio: z
+      .object({
+        threshold: z.number().gt(0).lte(1),
+        windowMs: positiveInteger.default(10_000),
+        minimumRps: z.number().nonnegative().default(5),
+      })
+      .optional(),
+    halfOpenAfterMs: positiveInteger.default(10_000),
+    connectRetry: z
+      .object({
+        attempts: positiveInteger.default(5),
+        initialDelayMs: positiveInteger.default(200),
+        maxDelayMs: positiveInteger.default(10_000),
+      })
+      .prefault({}),
+    bufferWhileOpen: z.object({ maxMessages: positiveInteger }).optional(),
+  })
+  .refine((options) => options.consecutiveFailures === undefined || options.failureRatio === undefined, {
+    path: ['failureRatio'],
+    message: 'give either consecutiveFailures or failureRatio, not both',
+  });
+
 /** Applies defaults and rejects nonsense before the decorator touches the adapter. */
 export function resolveOptions(options: CircuitBreakerOptions): ResolvedOptions {
-  if (options.consecutiveFailures !== undefined && options.failureRatio !== undefined) {
-    throw invalid('give either consecutiveFailures or failureRatio, not both');
-  }
-  const halfOpenAfterMs = positiveInteger('halfOpenAfterMs', options.halfOpenAfterMs ?? 10_000);
-  const connectRetry = {
-    attempts: positiveInteger('connectRetry.attempts', options.connectRetry?.attempts ?? 5),
-    initialDelayMs: positiveInteger('connectRetry.initialDelayMs', options.connectRetry?.initialDelayMs ?? 200),
-    maxDelayMs: positiveInteger('connectRetry.maxDelayMs', options.connectRetry?.maxDelayMs ?? 10_000),
-  };
-  if (options.bufferWhileOpen !== undefined)
-    positiveInteger('bufferWhileOpen.maxMessages', options.bufferWhileOpen.maxMessages);
+  const { consecutiveFailures, failureRatio, halfOpenAfterMs, connectRetry, bufferWhileOpen } = parseOptions(
+    CircuitBreakerOptionsSchema,
+    options,
+    'circuit breaker',
+    'INVALID_ARGUMENT',
+  );
   return {
-    policy: options.failureRatio
-      ? resolveRatio(options.failureRatio)
-      : {
-          kind: 'consecutive',
-          failures: positiveInteger('consecutiveFailures', options.consecutiveFailures ?? 5),
-        },
+    policy: failureRatio
+      ? { kind: 'ratio', ...failureRatio }
+      : { kind: 'consecutive', failures: consecutiveFailures ?? 5 },
     halfOpenAfterMs,
     isFailure: options.isFailure ?? isBrokerFailure,
     onStateChange: options.onStateChange,
     connectRetry,
-    bufferWhileOpen: options.bufferWhileOpen,
+    bufferWhileOpen,
   };
-}
-
-function resolveRatio(ratio: FailureRatioPolicy): ResolvedOptions['policy'] {
-  const { threshold } = ratio;
-  if (!(typeof threshold === 'number' && threshold > 0 && threshold <= 1)) {
-    throw invalid(`failureRatio.threshold must be in (0, 1] (got ${threshold})`);
-  }
-  const minimumRps = ratio.minimumRps ?? 5;
-  if (!(typeof minimumRps === 'number' && minimumRps >= 0)) {
-    throw invalid(`failureRatio.minimumRps must be >= 0 (got ${minimumRps})`);
-  }
-  return {
-    kind: 'ratio',
-    threshold,
-    windowMs: positiveInteger('failureRatio.windowMs', ratio.windowMs ?? 10_000),
-    minimumRps,
-  };
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw invalid(`${name} must be a positive integer (got ${value})`);
-  return value;
-}
-
-function invalid(message: string): EventportError {
-  return new EventportError('INVALID_ARGUMENT', `circuit breaker: ${message}`);
 }

@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline';
 import { createAdapter, describeError, type EventAdapter, EventportError, type ReceivedMessage } from '@eventport/core';
 import { listDeadLetters, replay } from '@eventport/dlq';
 import { Command, CommanderError, Option } from 'commander';
+import { parseFlag, positiveInteger } from './arguments.js';
 import { formatDeadLetter, formatMessage, printError, progress } from './format.js';
 
 /** Exit codes, documented in the README: scripts branch on them. */
@@ -78,7 +79,7 @@ export function buildProgram(io: CliIO): { run(argv: string[]): Promise<number> 
     )
     .option('--from-beginning', 'start at the oldest retained message (new groups only)')
     .option('--json', 'one JSON object per line, for piping')
-    .option('-n, --count <n>', 'exit after n messages', (value) => positiveInteger(value, '--count'))
+    .option('-n, --count <n>', 'exit after n messages', parseFlag(positiveInteger, '--count'))
     .action(
       async (topic: string, options: { group?: string; fromBeginning?: boolean; json?: boolean; count?: number }) => {
         await withAdapter(async (adapter) => {
@@ -122,8 +123,10 @@ export function buildProgram(io: CliIO): { run(argv: string[]): Promise<number> 
   topics
     .command('create')
     .argument('<topic>')
-    .option('-p, --partitions <n>', 'partitions (Kafka) or shards (Kinesis)', (value) =>
-      positiveInteger(value, '--partitions'),
+    .option(
+      '-p, --partitions <n>',
+      'partitions (Kafka) or shards (Kinesis)',
+      parseFlag(positiveInteger, '--partitions'),
     )
     .action((topic: string, options: { partitions?: number }) =>
       withAdapter(async (adapter) => {
@@ -145,7 +148,7 @@ export function buildProgram(io: CliIO): { run(argv: string[]): Promise<number> 
   dlq
     .command('list')
     .argument('<topic>', 'the original topic (its dead letters are on <topic>.dlq)')
-    .option('-l, --limit <n>', 'at most n', (value) => positiveInteger(value, '--limit'), 100)
+    .option('-l, --limit <n>', 'at most n', parseFlag(positiveInteger, '--limit'), 100)
     .option('--json', 'one JSON object per line')
     .action((topic: string, options: { limit: number; json?: boolean }) =>
       withAdapter(async (adapter) => {
@@ -157,7 +160,7 @@ export function buildProgram(io: CliIO): { run(argv: string[]): Promise<number> 
   dlq
     .command('replay')
     .argument('<topic>')
-    .option('-l, --limit <n>', 'at most n', (value) => positiveInteger(value, '--limit'))
+    .option('-l, --limit <n>', 'at most n', parseFlag(positiveInteger, '--limit'))
     .action((topic: string, options: { limit?: number }) =>
       withAdapter(async (adapter) => {
         const report = progress(io.stderr, 'replayed');
@@ -201,13 +204,6 @@ function collectHeader(pair: string, headers: Record<string, string>): Record<st
   const separator = pair.indexOf('=');
   if (separator <= 0) throw new EventportError('INVALID_ARGUMENT', `--header expects name=value (got "${pair}")`);
   return { ...headers, [pair.slice(0, separator)]: pair.slice(separator + 1) };
-}
-
-function positiveInteger(value: string, flag: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1)
-    throw new EventportError('INVALID_ARGUMENT', `${flag} expects a positive integer (got "${value}")`);
-  return parsed;
 }
 
 /** JSON when it parses, otherwise the text itself, so `eventport publish t hello` just works. */

@@ -74,6 +74,9 @@ describe('eventport on memory', () => {
     const badHeader = await eventport(['publish', 't', '1', '-H', 'novalue'], { env });
     expect(badHeader.code).toBe(2);
     expect(badHeader.stderr).toMatch(/--header expects name=value/);
+    const badCount = await eventport(['tail', 't', '--count', '0'], { env });
+    expect(badCount.code).toBe(2);
+    expect(badCount.stderr).toMatch(/INVALID_ARGUMENT: --count: Too small: expected number to be >0 \(got "0"\)/);
   });
 
   test('topics create prints what it did; deleting an unknown topic fails with NOT_FOUND', async () => {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { EventportError } from './errors.js';
+import { type ErrorCode, EventportError } from './errors.js';
 
 /** One line per issue, "path: message", for error messages that say exactly what to fix. */
 export function formatZodError(error: z.ZodError, nameOf: (path: PropertyKey[]) => string = defaultName): string {
@@ -12,12 +12,18 @@ function defaultName(path: PropertyKey[]): string {
 
 /**
  * Validates an options object against its zod schema (defaults included) before anything connects;
- * a failure is an INVALID_CONFIG error naming every offending option.
+ * a failure is an INVALID_CONFIG error (or `code`, e.g. INVALID_ARGUMENT for call arguments) naming
+ * every offending option.
  */
-export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, component: string): z.output<S> {
+export function parseOptions<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  component: string,
+  code: ErrorCode = 'INVALID_CONFIG',
+): z.output<S> {
   const parsed = schema.safeParse(input ?? {});
   if (!parsed.success) {
-    throw new EventportError('INVALID_CONFIG', `invalid ${component} options: ${formatZodError(parsed.error)}`);
+    throw new EventportError(code, `invalid ${component} options: ${formatZodError(parsed.error)}`);
   }
   return parsed.data;
 }

@@ -1,4 +1,4 @@
-import { consoleLogger, EventportError, type Logger } from '@eventport/core';
+import { consoleLogger, type Logger, parseOptions } from '@eventport/core';
 import {
   decorrelatedJitterGenerator,
   ExponentialBackoff,
@@ -6,6 +6,7 @@ import {
   type IBackoffFactory,
   noJitterGenerator,
 } from 'cockatiel';
+import { z } from 'zod';
 
 export interface DeadLetterPolicy {
   /** Handler runs per message, the first one included, before it is dead-lettered. Default 5. */
@@ -44,30 +45,39 @@ const GENERATORS = {
   none: noJitterGenerator,
 } as const;
 
+/** Shared by the decorator's policy and replay()'s options. */
+export const positiveInteger = z.number().int().positive();
+export const nonNegativeMs = z.number().nonnegative();
+export const SuffixSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]+$/, 'may contain only letters, digits, ".", "_" and "-"')
+  .default(DEFAULT_SUFFIX);
+
+const DeadLetterPolicySchema = z
+  .object({
+    maxAttempts: positiveInteger.default(5),
+    initialDelayMs: nonNegativeMs.default(100),
+    maxDelayMs: z.number().default(10_000),
+    jitter: z.enum(['decorrelated', 'full', 'none']).default('decorrelated'),
+    suffix: SuffixSchema,
+  })
+  .refine((policy) => policy.maxDelayMs >= policy.initialDelayMs, {
+    path: ['maxDelayMs'],
+    message: 'must not be below initialDelayMs',
+  });
+
 export function resolvePolicy(policy: DeadLetterPolicy): ResolvedDeadLetterPolicy {
-  const maxAttempts = policy.maxAttempts ?? 5;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw new EventportError('INVALID_ARGUMENT', `maxAttempts must be a positive integer (got ${maxAttempts})`);
-  }
-  const initialDelay = policy.initialDelayMs ?? 100;
-  const maxDelay = policy.maxDelayMs ?? 10_000;
-  if (!Number.isFinite(initialDelay) || initialDelay < 0 || !Number.isFinite(maxDelay) || maxDelay < initialDelay) {
-    throw new EventportError(
-      'INVALID_ARGUMENT',
-      `retry delays must satisfy 0 <= initialDelayMs <= maxDelayMs (got ${initialDelay} and ${maxDelay})`,
-    );
-  }
-  const jitter = policy.jitter ?? 'decorrelated';
-  const generator = GENERATORS[jitter];
-  if (!generator) {
-    throw new EventportError('INVALID_ARGUMENT', `jitter must be "decorrelated", "full" or "none" (got "${jitter}")`);
-  }
-  const suffix = validateSuffix(policy.suffix ?? DEFAULT_SUFFIX);
+  const { maxAttempts, initialDelayMs, maxDelayMs, jitter, suffix } = parseOptions(
+    DeadLetterPolicySchema,
+    policy,
+    'dead-letter',
+    'INVALID_ARGUMENT',
+  );
   // The generators' state types differ; each is valid for the factory built with it.
   const backoff = new ExponentialBackoff({
-    initialDelay,
-    maxDelay,
-    generator: generator as typeof noJitterGenerator,
+    initialDelay: initialDelayMs,
+    maxDelay: maxDelayMs,
+    generator: GENERATORS[jitter] as typeof noJitterGenerator,
   });
   return {
     maxAttempts,
@@ -76,14 +86,4 @@ export function resolvePolicy(policy: DeadLetterPolicy): ResolvedDeadLetterPolic
     suffix,
     logger: policy.logger ?? consoleLogger(),
   };
-}
-
-export function validateSuffix(suffix: string): string {
-  if (!/^[A-Za-z0-9._-]+$/.test(suffix)) {
-    throw new EventportError(
-      'INVALID_ARGUMENT',
-      `suffix may contain only letters, digits, ".", "_" and "-" (got "${suffix}")`,
-    );
-  }
-  return suffix;
 }

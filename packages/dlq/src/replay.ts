@@ -1,12 +1,13 @@
 import {
   type EventAdapter,
-  EventportError,
   type Headers,
   JSON_CONTENT_TYPE,
+  parseOptions,
   type ReceivedMessage,
 } from '@eventport/core';
+import { z } from 'zod';
 import { type DeadLetterReason, DLQ_HEADERS, isDeadLetterHeader } from './headers.js';
-import { DEFAULT_SUFFIX, REPLAY_GROUP, validateSuffix } from './options.js';
+import { nonNegativeMs, positiveInteger, REPLAY_GROUP, SuffixSchema } from './options.js';
 
 /** A dead letter as listDeadLetters() shows it and replay() filters it. */
 export interface DeadLetter {
@@ -59,6 +60,20 @@ export interface ReplayResult {
   skipped: number;
 }
 
+const ScanOptionsSchema = z.object({
+  suffix: SuffixSchema,
+  idleMs: nonNegativeMs.default(1_000),
+  startTimeoutMs: nonNegativeMs.default(5_000),
+});
+type ResolvedScanOptions = z.output<typeof ScanOptionsSchema>;
+
+const ListOptionsSchema = ScanOptionsSchema.extend({ limit: positiveInteger.default(100) });
+
+const ReplayOptionsSchema = ScanOptionsSchema.extend({
+  limit: positiveInteger.default(Number.POSITIVE_INFINITY),
+  window: positiveInteger.default(1_000),
+});
+
 /**
  * Reads up to `limit` dead letters of `topic` without removing them (they are handed back to the
  * broker afterwards). Uses only the portable API, through the dedicated replay consumer group.
@@ -68,9 +83,9 @@ export async function listDeadLetters(
   topic: string,
   options: ListOptions = {},
 ): Promise<DeadLetter[]> {
-  const limit = positiveInteger('limit', options.limit ?? 100);
+  const { limit, ...scanOptions } = parseOptions(ListOptionsSchema, options, 'listDeadLetters', 'INVALID_ARGUMENT');
   const letters: DeadLetter[] = [];
-  await scan(adapter, topic, options, limit, async (message) => {
+  await scan(adapter, topic, scanOptions, limit, async (message) => {
     letters.push(parseDeadLetter(message, topic));
     return letters.length < limit;
   });
@@ -83,10 +98,9 @@ export async function listDeadLetters(
  * replay with the error; the letter stays where it was.
  */
 export async function replay(adapter: EventAdapter, topic: string, options: ReplayOptions = {}): Promise<ReplayResult> {
-  const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : positiveInteger('limit', options.limit);
-  const window = positiveInteger('window', options.window ?? 1_000);
+  const { limit, window, ...scanOptions } = parseOptions(ReplayOptionsSchema, options, 'replay', 'INVALID_ARGUMENT');
   const progress: ReplayResult = { replayed: 0, skipped: 0 };
-  await scan(adapter, topic, options, window, async (message) => {
+  await scan(adapter, topic, scanOptions, window, async (message) => {
     const letter = parseDeadLetter(message, topic);
     if (options.filter && !options.filter(letter)) {
       // Left unsettled until the scan ends, so it is not seen twice in this run.
@@ -165,13 +179,11 @@ function restoreRaw(data: unknown, contentType: string): unknown {
 async function scan(
   adapter: EventAdapter,
   topic: string,
-  options: ScanOptions,
+  { suffix, idleMs, startTimeoutMs }: ResolvedScanOptions,
   prefetch: number,
   visit: (message: ReceivedMessage) => Promise<boolean>,
 ): Promise<void> {
-  const suffix = validateSuffix(options.suffix ?? DEFAULT_SUFFIX);
-  const idleMs = nonNegative('idleMs', options.idleMs ?? 1_000);
-  let waitMs = nonNegative('startTimeoutMs', options.startTimeoutMs ?? 5_000);
+  let waitMs = startTimeoutMs;
   const stream = adapter.consume(`${topic}${suffix}`, { group: REPLAY_GROUP, fromBeginning: true, prefetch });
   const iterator = stream[Symbol.asyncIterator]();
   try {
@@ -206,21 +218,4 @@ function parseDate(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? undefined : date;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new EventportError('INVALID_ARGUMENT', `${name} must be a positive integer (got ${value})`);
-  }
-  return value;
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) {
-    throw new EventportError(
-      'INVALID_ARGUMENT',
-      `${name} must be a non-negative number of milliseconds (got ${value})`,
-    );
-  }
-  return value;
 }

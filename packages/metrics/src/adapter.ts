@@ -1,7 +1,6 @@
 import {
   type EventAdapter,
   type EventMessage,
-  EventportError,
   ForwardingAdapter,
   findDecorator,
   InvalidMessageError,
@@ -9,11 +8,13 @@ import {
   isEventportError,
   type MessageHandler,
   type PublishInput,
+  parseOptions,
   RESERVED_HEADERS,
   type SubscribeOptions,
   type Subscription,
 } from '@eventport/core';
 import { context } from '@opentelemetry/api';
+import { z } from 'zod';
 import { type InstrumentOptions, type Instruments, instrumentsFor } from './instruments.js';
 import { Tracing, type TracingOptions } from './tracing.js';
 
@@ -298,25 +299,22 @@ class MetricsView extends ForwardingAdapter implements Metrics {
   }
 }
 
+const Buckets = z
+  .array(z.number().positive())
+  .nonempty()
+  .refine((buckets) => buckets.every((bound, index) => index === 0 || bound > (buckets[index - 1] as number)), {
+    message: 'must be increasing',
+  });
+
+const MetricsOptionsSchema = z.object({
+  publishDurationBuckets: Buckets.optional(),
+  handlerDurationBuckets: Buckets.optional(),
+  topicLabel: z
+    .custom<(topic: string) => string>((value) => typeof value === 'function', 'must be a function')
+    .optional(),
+});
+
+/** Only validates: the defaults are applied where each option is used. */
 function validateOptions(options: MetricsOptions): void {
-  for (const name of ['publishDurationBuckets', 'handlerDurationBuckets'] as const) {
-    const buckets = options[name];
-    if (buckets === undefined) continue;
-    const valid =
-      Array.isArray(buckets) &&
-      buckets.length > 0 &&
-      buckets.every(
-        (bound, index) =>
-          Number.isFinite(bound) && bound > 0 && (index === 0 || bound > (buckets[index - 1] as number)),
-      );
-    if (!valid) {
-      throw new EventportError(
-        'INVALID_ARGUMENT',
-        `metrics: ${name} must be a non-empty list of increasing positive numbers`,
-      );
-    }
-  }
-  if (options.topicLabel !== undefined && typeof options.topicLabel !== 'function') {
-    throw new EventportError('INVALID_ARGUMENT', 'metrics: topicLabel must be a function');
-  }
+  parseOptions(MetricsOptionsSchema, options, 'metrics', 'INVALID_ARGUMENT');
 }

@@ -10,9 +10,11 @@ export async function sampleValue(
   const metric = registry.getSingleMetric(name);
   if (!metric) return 0;
   const { values } = await metric.get();
-  return values
-    // Histogram samples carry their own name (`_count`, `_sum`, `_bucket`); prom-client's types omit it.
-    .filter((entry) => ((entry as { metricName?: string }).metricName ?? name) === sample)
-    .filter((entry) => Object.entries(labels).every(([key, value]) => entry.labels[key] === value))
-    .reduce((sum, entry) => sum + entry.value, 0);
+  return (
+    values
+      // Histogram samples carry their own name (`_count`, `_sum`, `_bucket`); prom-client's types omit it.
+      .filter((entry) => ((entry as { metricName?: string }).metricName ?? name) === sample)
+      .filter((entry) => Object.entries(labels).every(([key, value]) => entry.labels[key] === value))
+      .reduce((sum, entry) => sum + entry.value, 0)
+  );
 }

@@ -3,13 +3,14 @@ import {
   consoleLogger,
   describeError,
   type EventAdapter,
-  EventportError,
   isEventportError,
   jsonCodec,
   type Logger,
   type PublishInput,
+  parseOptions,
 } from '@eventport/core';
 import { decorrelatedJitterGenerator, ExponentialBackoff, type IBackoff } from 'cockatiel';
+import { z } from 'zod';
 import type { OutboxRecord, OutboxStore } from './store.js';
 
 export interface OutboxRelayOptions {
@@ -33,6 +34,24 @@ export interface OutboxRelayOptions {
   /** Failed rounds and lost notification connections; default logs a warning. */
   onError?: (error: unknown) => void;
 }
+
+const nonNegative = z.number().nonnegative();
+const required = z.custom((value) => Boolean(value), 'is required');
+
+const OutboxRelayOptionsSchema = z
+  .object({
+    store: required,
+    adapter: required,
+    batchSize: z.number().int().positive().default(100),
+    pollIntervalMs: nonNegative.default(1_000),
+    initialBackoffMs: nonNegative.default(200),
+    maxBackoffMs: nonNegative.default(30_000),
+    cleanup: z.object({ retainMs: nonNegative, intervalMs: nonNegative.default(60_000) }).optional(),
+  })
+  .refine((options) => options.maxBackoffMs >= options.initialBackoffMs, {
+    path: ['maxBackoffMs'],
+    message: 'must be at least initialBackoffMs',
+  });
 
 /**
  * Publishes outbox events through an adapter: claims a batch, publishes it with each event's id as
@@ -61,26 +80,18 @@ export class OutboxRelay {
   private publishedCount = 0;
 
   constructor(options: OutboxRelayOptions) {
-    if (!options?.store || !options.adapter) {
-      throw new EventportError('INVALID_ARGUMENT', 'OutboxRelay needs a store and an adapter');
-    }
+    const resolved = parseOptions(OutboxRelayOptionsSchema, options, 'outbox relay', 'INVALID_ARGUMENT');
     this.store = options.store;
     this.adapter = options.adapter;
-    this.batchSize = positiveInteger('batchSize', options.batchSize ?? 100);
-    this.pollIntervalMs = nonNegative('pollIntervalMs', options.pollIntervalMs ?? 1_000);
+    this.batchSize = resolved.batchSize;
+    this.pollIntervalMs = resolved.pollIntervalMs;
     this.listen = options.listen ?? true;
-    const initialDelay = nonNegative('initialBackoffMs', options.initialBackoffMs ?? 200);
-    const maxDelay = nonNegative('maxBackoffMs', options.maxBackoffMs ?? 30_000);
-    if (maxDelay < initialDelay) {
-      throw new EventportError('INVALID_ARGUMENT', 'maxBackoffMs must be at least initialBackoffMs');
-    }
-    this.backoff = new ExponentialBackoff({ initialDelay, maxDelay, generator: decorrelatedJitterGenerator });
-    if (options.cleanup) {
-      this.cleanup = {
-        retainMs: nonNegative('cleanup.retainMs', options.cleanup.retainMs),
-        intervalMs: nonNegative('cleanup.intervalMs', options.cleanup.intervalMs ?? 60_000),
-      };
-    }
+    this.backoff = new ExponentialBackoff({
+      initialDelay: resolved.initialBackoffMs,
+      maxDelay: resolved.maxBackoffMs,
+      generator: decorrelatedJitterGenerator,
+    });
+    this.cleanup = resolved.cleanup;
     this.codec = options.codec ?? jsonCodec;
     this.logger = options.logger ?? consoleLogger();
     this.onError =
@@ -208,18 +219,4 @@ export class OutboxRelay {
     const deleted = await this.store.deletePublished(new Date(Date.now() - this.cleanup.retainMs));
     if (deleted > 0) this.logger.debug('outbox cleanup', { deleted });
   }
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new EventportError('INVALID_ARGUMENT', `${name} must be a positive integer (got ${value})`);
-  }
-  return value;
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) {
-    throw new EventportError('INVALID_ARGUMENT', `${name} must be a non-negative number (got ${value})`);
-  }
-  return value;
 }

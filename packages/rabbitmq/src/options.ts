@@ -1,4 +1,5 @@
-import { EventportError, loadBackendConfig } from '@eventport/core';
+import { loadBackendConfig, parseOptions } from '@eventport/core';
+import { z } from 'zod';
 
 export type QueueType = 'quorum' | 'classic';
 
@@ -33,47 +34,37 @@ export interface ResolvedRabbitMqOptions {
   socketOptions: Record<string, unknown>;
 }
 
+const positiveInteger = z.number().int().positive();
+
+/** Everything but the URL, which loadBackendConfig resolves (RABBITMQ_URL) and checks. */
+const RabbitMqOptionsSchema = z
+  .object({
+    queueType: z.enum(['quorum', 'classic']).default('quorum'),
+    deliveryLimit: positiveInteger.optional(),
+    operationTimeoutMs: positiveInteger.default(15_000),
+    reconnect: z
+      .object({ initialDelayMs: positiveInteger.default(100), maxDelayMs: positiveInteger.default(5_000) })
+      .refine((reconnect) => reconnect.maxDelayMs >= reconnect.initialDelayMs, {
+        path: ['maxDelayMs'],
+        message: 'must not be below reconnect.initialDelayMs',
+      })
+      .prefault({}),
+    connectionName: z.string().min(1).default('eventport'),
+    socketOptions: z
+      .custom<Record<string, unknown>>(
+        (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+        'must be an object',
+      )
+      .default({}),
+  })
+  .refine((options) => options.deliveryLimit === undefined || options.queueType === 'quorum', {
+    path: ['deliveryLimit'],
+    message: 'needs queueType "quorum"',
+  });
+
 /** Applies defaults and rejects bad values before any connection opens. */
 export function resolveRabbitMqOptions(options: RabbitMqOptions): ResolvedRabbitMqOptions {
   const { url } = loadBackendConfig('rabbitmq', { url: options.url });
-  const queueType = options.queueType ?? 'quorum';
-  if (queueType !== 'quorum' && queueType !== 'classic') {
-    throw invalid(`queueType must be "quorum" or "classic" (got ${JSON.stringify(queueType)})`);
-  }
-  if (options.deliveryLimit !== undefined) {
-    positiveInteger('deliveryLimit', options.deliveryLimit);
-    if (queueType !== 'quorum') throw invalid('deliveryLimit needs queueType "quorum"');
-  }
-  const operationTimeoutMs = positiveInteger('operationTimeoutMs', options.operationTimeoutMs ?? 15_000);
-  const initialDelayMs = positiveInteger('reconnect.initialDelayMs', options.reconnect?.initialDelayMs ?? 100);
-  const maxDelayMs = positiveInteger('reconnect.maxDelayMs', options.reconnect?.maxDelayMs ?? 5_000);
-  if (maxDelayMs < initialDelayMs) throw invalid('reconnect.maxDelayMs must not be below reconnect.initialDelayMs');
-  const connectionName = options.connectionName ?? 'eventport';
-  if (typeof connectionName !== 'string' || connectionName.length === 0) {
-    throw invalid('connectionName must be a non-empty string');
-  }
-  const socketOptions = options.socketOptions ?? {};
-  if (typeof socketOptions !== 'object' || socketOptions === null || Array.isArray(socketOptions)) {
-    throw invalid('socketOptions must be an object');
-  }
-  return {
-    url,
-    queueType,
-    deliveryLimit: options.deliveryLimit,
-    operationTimeoutMs,
-    reconnect: { initialDelayMs, maxDelayMs },
-    connectionName,
-    socketOptions,
-  };
-}
-
-function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw invalid(`${name} must be a positive integer (got ${JSON.stringify(value)})`);
-  }
-  return value;
-}
-
-function invalid(message: string): EventportError {
-  return new EventportError('INVALID_CONFIG', `invalid rabbitmq configuration: ${message}`);
+  const { deliveryLimit, ...rest } = parseOptions(RabbitMqOptionsSchema, options, 'rabbitmq');
+  return { url, deliveryLimit, ...rest };
 }

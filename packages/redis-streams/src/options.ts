@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { EventportError } from '@eventport/core';
+import { parseOptions } from '@eventport/core';
 import type { RedisOptions } from 'ioredis';
+import { z } from 'zod';
 
 export interface RedisStreamsOptions {
   /** redis:// or rediss:// (TLS), with optional ACL user:password and /db. Default redis://localhost:6379. */
@@ -42,35 +43,45 @@ export interface ResolvedOptions {
 
 export const DEFAULT_URL = 'redis://localhost:6379';
 
+/** Like the hand-written check it replaces, also accepts numeric strings ("30000"), e.g. from untyped config. */
+const positiveInteger = z.preprocess(
+  (value) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
+  z.number().int().positive(),
+);
+
+const RedisStreamsOptionsSchema = z
+  .object({
+    // The value itself stays out of the message: it may carry a password.
+    url: z.string().default(DEFAULT_URL).refine(isRedisUrl, 'must be a URL starting with redis:// or rediss://'),
+    keyPrefix: z.string().default('eventport:'),
+    maxLength: positiveInteger.optional(),
+    claimIdleMs: positiveInteger.default(30_000),
+    claimIntervalMs: positiveInteger.optional(),
+    blockMs: positiveInteger.default(2_000),
+    consumerName: z
+      .string()
+      .regex(/^[^\s]{1,200}$/, 'must be 1 to 200 characters without whitespace')
+      .prefault(() => `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`),
+    redis: z
+      .custom<RedisOptions>()
+      // ioredis would prefix commands but not SCAN patterns, so listTopics would go blind.
+      .refine((redis) => (redis as { keyPrefix?: unknown } | undefined)?.keyPrefix === undefined, {
+        path: ['keyPrefix'],
+        message: 'use the keyPrefix option rather than redis.keyPrefix',
+      })
+      .default({}),
+  })
+  .transform(
+    ({ maxLength, claimIntervalMs, ...options }): ResolvedOptions => ({
+      ...options,
+      maxLength,
+      claimIntervalMs: claimIntervalMs ?? Math.max(1, Math.min(Math.floor(options.claimIdleMs / 2), 5_000)),
+    }),
+  );
+
 /** Applies defaults and validates everything before any connection opens. */
 export function resolveOptions(options: RedisStreamsOptions): ResolvedOptions {
-  const url = options.url ?? DEFAULT_URL;
-  checkUrl(url);
-  const claimIdleMs = positiveInteger('claimIdleMs', options.claimIdleMs, 30_000);
-  const keyPrefix = options.keyPrefix ?? 'eventport:';
-  if (typeof keyPrefix !== 'string') invalid('keyPrefix must be a string');
-  const consumerName = options.consumerName ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  if (typeof consumerName !== 'string' || !/^[^\s]{1,200}$/.test(consumerName)) {
-    invalid('consumerName must be 1 to 200 characters without whitespace');
-  }
-  if (options.redis?.keyPrefix !== undefined) {
-    // ioredis would prefix commands but not SCAN patterns, so listTopics would go blind.
-    invalid('use the keyPrefix option rather than redis.keyPrefix');
-  }
-  return {
-    url,
-    keyPrefix,
-    maxLength: options.maxLength === undefined ? undefined : positiveInteger('maxLength', options.maxLength),
-    claimIdleMs,
-    claimIntervalMs: positiveInteger(
-      'claimIntervalMs',
-      options.claimIntervalMs,
-      Math.max(1, Math.min(Math.floor(claimIdleMs / 2), 5_000)),
-    ),
-    blockMs: positiveInteger('blockMs', options.blockMs, 2_000),
-    consumerName,
-    redis: options.redis ?? {},
-  };
+  return parseOptions(RedisStreamsOptionsSchema, options, 'redis-streams');
 }
 
 /** The URL without credentials, for messages. */
@@ -79,26 +90,11 @@ export function describeUrl(url: string): string {
   return `${parsed.protocol}//${parsed.host}`;
 }
 
-function checkUrl(url: unknown): void {
-  let protocol: string | undefined;
+function isRedisUrl(url: string): boolean {
   try {
-    protocol = typeof url === 'string' ? new URL(url).protocol : undefined;
+    const { protocol } = new URL(url);
+    return protocol === 'redis:' || protocol === 'rediss:';
   } catch {
-    protocol = undefined;
+    return false;
   }
-  // The value itself stays out of the message: it may carry a password.
-  if (protocol !== 'redis:' && protocol !== 'rediss:') invalid('url must be a URL starting with redis:// or rediss://');
-}
-
-function positiveInteger(name: string, value: unknown, fallback?: number): number {
-  if (value === undefined && fallback !== undefined) return fallback;
-  const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1) {
-    invalid(`${name} must be a positive integer (got ${JSON.stringify(value)})`);
-  }
-  return number;
-}
-
-function invalid(detail: string): never {
-  throw new EventportError('INVALID_CONFIG', `invalid redis-streams configuration: ${detail}`);
 }

@@ -226,7 +226,9 @@ describe('configuration errors never show credentials', () => {
   });
 
   test('bad numeric options are rejected before connecting', () => {
-    expect(() => createRedisStreamsAdapter({ url, claimIdleMs: 0 })).toThrow(/claimIdleMs must be a positive integer/);
+    expect(() => createRedisStreamsAdapter({ url, claimIdleMs: 0 })).toThrow(
+      /claimIdleMs: Too small: expected number to be >0/,
+    );
     expect(() => createRedisStreamsAdapter({ url, redis: { keyPrefix: 'x:' } })).toThrow(/keyPrefix/);
   });
 
