@@ -137,10 +137,14 @@ export class TopicLog {
     this.records.push(record);
   }
 
-  /** Drops the oldest records beyond `limit`; groups that had not read them skip ahead. */
+  /**
+   * Drops the oldest records beyond `limit`; groups that had not read them skip ahead. Trims only
+   * once the excess reaches a tenth of the limit: removing from the front of an array costs the whole
+   * array, so doing it on every send would make publishing O(retained).
+   */
   trim(limit: number): void {
     const excess = this.records.length - limit;
-    if (excess <= 0) return;
+    if (excess <= Math.max(1, Math.floor(limit / 10))) return;
     this.records.splice(0, excess);
     this.firstOffset += excess;
   }

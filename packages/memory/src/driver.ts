@@ -13,7 +13,7 @@ import { type Group, type Lease, MemoryBroker } from './broker.js';
 export interface MemoryOptions {
   /** Share a broker between adapters (default: one per process, like a server every client talks to). */
   broker?: MemoryBroker;
-  /** Records kept per topic for replay; older ones are dropped. Default 100,000. */
+  /** Records kept per topic for replay (at least this many, up to 10% more); older ones are dropped. Default 100,000. */
   retainPerTopic?: number;
 }
 

@@ -1,0 +1,109 @@
+import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
+import {
+  type BenchTarget,
+  type Consumer,
+  decodePayload,
+  encodePayload,
+  handle,
+  type OnMessage,
+  type Payload,
+} from '../target.js';
+
+type Amqplib = typeof import('amqplib');
+
+/**
+ * amqplib doing what @eventport/rabbitmq does: a durable topic exchange per topic, a durable quorum
+ * queue `<topic>.<group>` bound with `#`, persistent publishes on a confirm channel (a batch waits for
+ * all its confirms), consumption with manual ack and prefetch = concurrency.
+ */
+export class RawRabbitMq implements BenchTarget {
+  readonly kind = 'raw';
+  private readonly declared = new Set<string>();
+
+  private constructor(
+    private readonly connection: ChannelModel,
+    private readonly confirm: ConfirmChannel,
+  ) {}
+
+  static async create(url: string): Promise<RawRabbitMq> {
+    const amqp = require('amqplib') as Amqplib;
+    const connection = await amqp.connect(url, { clientProperties: { connection_name: 'eventport-bench-raw' } });
+    const confirm = await connection.createConfirmChannel();
+    return new RawRabbitMq(connection, confirm);
+  }
+
+  async prepare(topic: string, group: string): Promise<void> {
+    await declare(this.confirm, topic, group);
+    this.declared.add(topic);
+  }
+
+  async publish(topic: string, payload: Payload): Promise<void> {
+    await this.exchange(topic);
+    await new Promise<void>((resolve, reject) => {
+      this.confirm.publish(topic, '', encodePayload(payload), PROPERTIES, (error: unknown) =>
+        error ? reject(error) : resolve(),
+      );
+    });
+  }
+
+  async publishBatch(topic: string, payloads: readonly Payload[]): Promise<void> {
+    await this.exchange(topic);
+    for (const payload of payloads) this.confirm.publish(topic, '', encodePayload(payload), PROPERTIES);
+    await this.confirm.waitForConfirms();
+  }
+
+  async subscribe(topic: string, group: string, concurrency: number, onMessage: OnMessage): Promise<Consumer> {
+    const channel = await this.connection.createChannel();
+    await channel.prefetch(concurrency);
+    const queue = await declare(channel, topic, group);
+    const { consumerTag } = await channel.consume(
+      queue,
+      (message) => {
+        if (!message) return;
+        void handle(onMessage, decodePayload(message.content)).then(
+          () => channel.ack(message),
+          () => channel.nack(message, false, true),
+        );
+      },
+      { noAck: false },
+    );
+    return {
+      close: async () => {
+        await channel.cancel(consumerTag);
+        await channel.close();
+      },
+    };
+  }
+
+  async cleanup(topic: string, groups: readonly string[]): Promise<void> {
+    const channel = await this.connection.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      for (const group of groups) await channel.deleteQueue(`${topic}.${group}`);
+      await channel.deleteExchange(topic);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.confirm.close().catch(() => undefined);
+    await this.connection.close();
+  }
+
+  private async exchange(topic: string): Promise<void> {
+    if (this.declared.has(topic)) return;
+    await this.confirm.assertExchange(topic, 'topic', { durable: true });
+    this.declared.add(topic);
+  }
+}
+
+const PROPERTIES = { persistent: true, contentType: 'application/json' } as const;
+
+async function declare(channel: Channel, topic: string, group: string): Promise<string> {
+  const queue = `${topic}.${group}`;
+  await channel.assertExchange(topic, 'topic', { durable: true });
+  await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await channel.bindQueue(queue, topic, '#');
+  return queue;
+}
