@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createAdapter, silentLogger } from '@eventport/core';
-import { expect, test } from '@jest/globals';
 // The consumer-crash case of the conformance suite (there run with the Redis store), here with PostgreSQL.
 import { runCrashCase } from '@eventport/testkit';
+import { expect, test } from '@jest/globals';
 import { useLocalBrokers } from './local-env';
 
 const env = useLocalBrokers();
