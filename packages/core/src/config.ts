@@ -63,7 +63,9 @@ export const BACKEND_CONFIG = {
       region: 'AWS_REGION',
       accessKeyId: 'AWS_ACCESS_KEY_ID',
       secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+      sessionToken: 'AWS_SESSION_TOKEN',
       endpoint: 'AWS_ENDPOINT_URL',
+      checkpointStore: 'KINESIS_CHECKPOINT_URL',
     },
     schema: z.looseObject({
       region: z
@@ -72,7 +74,10 @@ export const BACKEND_CONFIG = {
         .default('us-east-1'),
       accessKeyId: z.string().min(1).optional(),
       secretAccessKey: z.string().min(1).optional(),
+      // Temporary credentials (STS, Lambda) are incomplete without it.
+      sessionToken: z.string().min(1).optional(),
       endpoint: url(['http', 'https']).optional(),
+      checkpointStore: z.unknown().optional(),
     }),
   },
   pubsub: {

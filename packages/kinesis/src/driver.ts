@@ -121,7 +121,10 @@ function clientConfig(settings: ResolvedKinesisOptions): KinesisClientConfig {
     config.requestHandler = new NodeHttpHandler();
   }
   if (settings.accessKeyId && settings.secretAccessKey) {
-    config.credentials = { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey };
+    const { accessKeyId, secretAccessKey, sessionToken } = settings;
+    config.credentials = sessionToken
+      ? { accessKeyId, secretAccessKey, sessionToken }
+      : { accessKeyId, secretAccessKey };
   }
   return config;
 }

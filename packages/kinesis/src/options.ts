@@ -1,9 +1,10 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { EventportError, type KinesisConfig } from '@eventport/core';
+import { BACKEND_CONFIG, type KinesisConfig, loadBackendConfig, parseOptions } from '@eventport/core';
+import { z } from 'zod';
 import type { CheckpointStoreOption } from './checkpoint/resolve.js';
 
 /** The env var naming the checkpoint store when no `checkpointStore` option is given (redis://, postgres://...). */
-export const CHECKPOINT_URL_ENV = 'KINESIS_CHECKPOINT_URL';
+export const CHECKPOINT_URL_ENV = BACKEND_CONFIG.kinesis.env.checkpointStore;
 
 export interface KinesisOptions extends Partial<KinesisConfig> {
   /** Use this client (e.g. one with your own middleware) instead of building one; you keep ownership. */
@@ -44,6 +45,7 @@ export interface ResolvedKinesisOptions {
   endpoint?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
+  sessionToken?: string;
   client?: KinesisClient;
   autoCreateStreams: boolean;
   shardCount: number;
@@ -58,58 +60,67 @@ export interface ResolvedKinesisOptions {
   startSkewMs: number;
 }
 
+/** An integer from `min` to `max`; like the hand-written check it replaces, also accepts numeric strings ("500"). */
+const integer = (min: number, max: number) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
+    z.number().int().min(min).max(max),
+  );
+
+/** true or false, also as the strings "true" and "false". */
+const flag = z.preprocess((value) => (value === 'true' ? true : value === 'false' ? false : value), z.boolean());
+
+/**
+ * Everything but region and endpoint, which loadBackendConfig resolves (AWS_REGION, AWS_ENDPOINT_URL) and
+ * checks; checkpointStore comes in from it too (KINESIS_CHECKPOINT_URL).
+ */
+const KinesisOptionsSchema = z
+  .object({
+    // Only explicit credentials: without them the AWS SDK's default chain reads AWS_ACCESS_KEY_ID,
+    // AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN itself (createAdapter passes all three explicitly).
+    accessKeyId: z.string().optional(),
+    secretAccessKey: z.string().optional(),
+    sessionToken: z.string().optional(),
+    client: z.custom<KinesisClient>().optional(),
+    // A URL, a config object or a store instance: resolveCheckpointStore checks it when it builds the store.
+    checkpointStore: z.custom<CheckpointStoreOption>().optional(),
+    autoCreateStreams: flag.default(true),
+    shardCount: integer(1, 10_000).default(1),
+    leaseTtlMs: integer(1_000, 3_600_000).default(10_000),
+    shardSyncIntervalMs: integer(100, 3_600_000).default(10_000),
+    idlePollIntervalMs: integer(0, 60_000).default(500),
+    busyPollIntervalMs: integer(0, 60_000).default(200),
+    getRecordsLimit: integer(1, 10_000).default(1_000),
+    putAttempts: integer(1, 100).default(10),
+    streamReadyTimeoutMs: integer(1_000, 3_600_000).default(120_000),
+    startSkewMs: integer(0, 3_600_000).default(1_000),
+  })
+  // Not reported under accessKeyId or secretAccessKey: redact() would hide the text after "secretAccessKey: ".
+  .refine((options) => (options.accessKeyId === undefined) === (options.secretAccessKey === undefined), {
+    path: ['credentials'],
+    message:
+      'set both accessKeyId and secretAccessKey (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or neither (then the default AWS credential chain is used)',
+  });
+
 /** Applies defaults and validates, before anything connects. */
 export function resolveKinesisOptions(
   options: KinesisOptions,
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedKinesisOptions {
-  if ((options.accessKeyId === undefined) !== (options.secretAccessKey === undefined)) {
-    throw new EventportError(
-      'INVALID_CONFIG',
-      'set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither (then the default AWS credential chain is used)',
-    );
-  }
-  const resolved: ResolvedKinesisOptions = {
-    region: options.region ?? env.AWS_REGION ?? 'us-east-1',
-    autoCreateStreams: flag('autoCreateStreams', options.autoCreateStreams, true),
-    shardCount: integer('shardCount', options.shardCount, 1, 1, 10_000),
-    checkpointStore: options.checkpointStore ?? (env[CHECKPOINT_URL_ENV] || undefined),
-    leaseTtlMs: integer('leaseTtlMs', options.leaseTtlMs, 10_000, 1_000, 3_600_000),
-    shardSyncIntervalMs: integer('shardSyncIntervalMs', options.shardSyncIntervalMs, 10_000, 100, 3_600_000),
-    idlePollIntervalMs: integer('idlePollIntervalMs', options.idlePollIntervalMs, 500, 0, 60_000),
-    busyPollIntervalMs: integer('busyPollIntervalMs', options.busyPollIntervalMs, 200, 0, 60_000),
-    getRecordsLimit: integer('getRecordsLimit', options.getRecordsLimit, 1_000, 1, 10_000),
-    putAttempts: integer('putAttempts', options.putAttempts, 10, 1, 100),
-    streamReadyTimeoutMs: integer('streamReadyTimeoutMs', options.streamReadyTimeoutMs, 120_000, 1_000, 3_600_000),
-    startSkewMs: integer('startSkewMs', options.startSkewMs, 1_000, 0, 3_600_000),
-  };
-  // The AWS SDK reads these itself; knowing the endpoint here selects the HTTP/1.1 handler for it.
-  const endpoint = options.endpoint ?? (env.AWS_ENDPOINT_URL_KINESIS || env.AWS_ENDPOINT_URL || undefined);
-  if (endpoint !== undefined) resolved.endpoint = endpoint;
-  if (options.accessKeyId !== undefined) resolved.accessKeyId = options.accessKeyId;
-  if (options.secretAccessKey !== undefined) resolved.secretAccessKey = options.secretAccessKey;
-  if (options.client !== undefined) resolved.client = options.client;
-  return resolved;
-}
-
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const parsed = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  if (typeof parsed !== 'number' || !Number.isInteger(parsed) || parsed < min || parsed > max) {
-    throw new EventportError(
-      'INVALID_CONFIG',
-      `kinesis option "${name}" must be an integer from ${min} to ${max} (got ${JSON.stringify(value)})`,
-    );
-  }
-  return parsed;
-}
-
-function flag(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value === 'boolean') return value;
-  if (value === 'true' || value === 'false') return value === 'true';
-  throw new EventportError(
-    'INVALID_CONFIG',
-    `kinesis option "${name}" must be true or false (got ${JSON.stringify(value)})`,
+  // AWS_ENDPOINT_URL_KINESIS, which the AWS SDK also honours, comes before AWS_ENDPOINT_URL. The SDK reads
+  // both itself; knowing the endpoint here selects the HTTP/1.1 handler for it.
+  const kinesisEndpoint = env.AWS_ENDPOINT_URL_KINESIS;
+  // All the options, not { region: options.region, ... }: a field given as undefined would make an error
+  // from its env var name the option instead.
+  const { region, endpoint, checkpointStore } = loadBackendConfig(
+    'kinesis',
+    options,
+    kinesisEndpoint ? { ...env, AWS_ENDPOINT_URL: kinesisEndpoint } : env,
   );
+  const resolved: ResolvedKinesisOptions = {
+    region,
+    ...parseOptions(KinesisOptionsSchema, { ...options, checkpointStore }, 'kinesis'),
+  };
+  if (endpoint !== undefined) resolved.endpoint = endpoint;
+  return resolved;
 }

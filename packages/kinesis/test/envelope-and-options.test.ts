@@ -10,6 +10,7 @@ import {
 } from '@eventport/kinesis';
 import { eventually } from '@eventport/testkit';
 import { expect, test } from '@jest/globals';
+import { resolveKinesisOptions } from '../src/options';
 import { useLocalBrokers } from './local-env';
 
 const env = useLocalBrokers();
@@ -34,12 +35,59 @@ test('options are validated before connecting, with typed errors that name the o
   expect(() => createKinesisAdapter({ shardCount: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
   expect(() => createKinesisAdapter({ leaseTtlMs: 10 })).toThrow(/leaseTtlMs/);
   expect(() => createKinesisAdapter({ accessKeyId: 'only-half' })).toThrow(/AWS_SECRET_ACCESS_KEY/);
+  expect(() => createKinesisAdapter({ secretAccessKey: 'only-half' })).toThrow(
+    /set both accessKeyId and secretAccessKey \(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\), or neither/,
+  );
   expect(() => createKinesisAdapter({ checkpointStore: 'ftp://user:pw@host/x' })).toThrow(
     expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.not.stringContaining('pw') }),
   );
   expect(() => createKinesisAdapter({ checkpointStore: { type: 'redis', url: 'postgres://x' } as never })).toThrow(
     /checkpointStore.url/,
   );
+});
+
+test('options: defaults, numeric strings, env vars for what the options leave out', () => {
+  const defaults = {
+    autoCreateStreams: true,
+    shardCount: 1,
+    leaseTtlMs: 10_000,
+    shardSyncIntervalMs: 10_000,
+    idlePollIntervalMs: 500,
+    busyPollIntervalMs: 200,
+    getRecordsLimit: 1_000,
+    putAttempts: 10,
+    streamReadyTimeoutMs: 120_000,
+    startSkewMs: 1_000,
+  };
+  expect(resolveKinesisOptions({}, {})).toEqual({ region: 'us-east-1', ...defaults });
+  const fromEnv = {
+    AWS_REGION: 'eu-west-1',
+    AWS_ENDPOINT_URL: 'http://127.0.0.1:1',
+    AWS_ENDPOINT_URL_KINESIS: 'http://127.0.0.1:2',
+    AWS_ACCESS_KEY_ID: 'env-key',
+    AWS_SECRET_ACCESS_KEY: 'env-secret',
+    KINESIS_CHECKPOINT_URL: 'redis://127.0.0.1:6379',
+  };
+  // Credentials from env are left to the AWS SDK's default chain (it also reads AWS_SESSION_TOKEN).
+  expect(resolveKinesisOptions({ shardCount: '3', autoCreateStreams: 'false' } as never, fromEnv)).toEqual({
+    ...defaults,
+    region: 'eu-west-1',
+    endpoint: 'http://127.0.0.1:2',
+    checkpointStore: 'redis://127.0.0.1:6379',
+    autoCreateStreams: false,
+    shardCount: 3,
+  });
+  expect(resolveKinesisOptions({}, { AWS_ENDPOINT_URL: 'http://127.0.0.1:1' })).toMatchObject({
+    endpoint: 'http://127.0.0.1:1',
+  });
+  const explicit = {
+    region: 'us-west-2',
+    endpoint: 'http://127.0.0.1:3',
+    checkpointStore: { type: 'memory' },
+  } as const;
+  expect(resolveKinesisOptions(explicit, fromEnv)).toMatchObject(explicit);
+  expect(() => resolveKinesisOptions({ shardCount: '' } as never, {})).toThrow(/shardCount/);
+  expect(() => resolveKinesisOptions({ autoCreateStreams: 'yes' } as never, {})).toThrow(/autoCreateStreams/);
 });
 
 test('createAdapter("kinesis") reads AWS_* env vars; invalid ones name the variable', async () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { EventportError } from '@eventport/core';
+import { EventportError, loadBackendConfig, parseOptions } from '@eventport/core';
+import { z } from 'zod';
 
 /** Pub/Sub's own limit on a message (data plus attributes); the body must leave room for the headers. */
 const PUBSUB_MAX_MESSAGE_BYTES = 10 * 1000 * 1000;
@@ -76,8 +77,6 @@ export type ResolvedPubSubOptions = Required<
 
 /** Pub/Sub resource ids (topics, subscriptions): https://cloud.google.com/pubsub/docs/pubsub-basics#resource_names */
 const RESOURCE_ID = /^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/;
-const PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
-const HOST_PORT = /^[^\s:/]+:\d{1,5}$/;
 
 export function isResourceId(name: string): boolean {
   return RESOURCE_ID.test(name) && !name.toLowerCase().startsWith('goog');
@@ -102,57 +101,50 @@ export function defaultSubscriptionName(topic: string, group: string): string {
 
 const defaultDeadLetterTopic = (topic: string) => `${topic}.dlq`;
 
+const integer = (min: number, max: number) => z.number().int().min(min).max(max);
+const isFunction = (value: unknown) => typeof value === 'function';
+
+/** Everything but projectId, keyFilename and emulatorHost, which loadBackendConfig resolves (GCP_* env vars) and checks. */
+const PubSubOptionsSchema = z.object({
+  // The defaults are functions themselves, so each is returned by a factory (zod calls a function default).
+  subscriptionName: z
+    .custom<(topic: string, group: string) => string>(isFunction, 'must be a function')
+    .default(() => defaultSubscriptionName),
+  ackDeadlineSeconds: integer(10, 600).default(10),
+  maxLeaseMinutes: integer(1, 24 * 60).default(60),
+  messageOrdering: z.boolean().default(true),
+  deadLetter: z
+    .object({
+      maxDeliveryAttempts: integer(5, 100),
+      topic: z
+        .custom<(topic: string) => string>(isFunction, 'must be a function')
+        .default(() => defaultDeadLetterTopic),
+    })
+    .optional(),
+  retryPolicy: z
+    .object({ minimumBackoffMs: integer(0, 600_000), maximumBackoffMs: integer(0, 600_000) })
+    .refine((policy) => policy.minimumBackoffMs <= policy.maximumBackoffMs, {
+      path: ['minimumBackoffMs'],
+      message: 'must not exceed retryPolicy.maximumBackoffMs',
+    })
+    .optional(),
+  autoCreateTopics: z.boolean().default(true),
+  batching: z
+    .object({
+      maxMessages: integer(1, 1000).optional(),
+      maxMilliseconds: integer(0, 60_000).optional(),
+      maxBytes: integer(1, PUBSUB_MAX_MESSAGE_BYTES).optional(),
+    })
+    .optional(),
+  ackBatchMilliseconds: integer(1, 1000).default(10),
+  streams: integer(1, 32).default(1),
+  requestTimeoutMs: integer(100, 600_000).default(30_000),
+});
+
 /** Applies defaults and validates every option before a connection is opened. */
 export function resolvePubSubOptions(options: PubSubOptions): ResolvedPubSubOptions {
-  const invalid = (message: string) => new EventportError('INVALID_CONFIG', `invalid pubsub configuration: ${message}`);
-  const integerIn = (name: string, value: number, min: number, max: number) => {
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw invalid(`${name} must be an integer from ${min} to ${max} (got ${value})`);
-    }
-    return value;
-  };
-  if (typeof options.projectId !== 'string' || !PROJECT_ID.test(options.projectId)) {
-    throw invalid(`projectId (GCP_PROJECT_ID) must be a GCP project id such as my-project-123`);
-  }
-  if (options.emulatorHost !== undefined && !HOST_PORT.test(options.emulatorHost)) {
-    throw invalid(`emulatorHost (PUBSUB_EMULATOR_HOST) must be host:port`);
-  }
-  if (options.keyFilename !== undefined && (typeof options.keyFilename !== 'string' || !options.keyFilename)) {
-    throw invalid(`keyFilename (GCP_CREDENTIALS_PATH) must be a file path`);
-  }
-  const resolved: ResolvedPubSubOptions = {
-    projectId: options.projectId,
-    keyFilename: options.keyFilename,
-    emulatorHost: options.emulatorHost,
-    subscriptionName: options.subscriptionName ?? defaultSubscriptionName,
-    ackDeadlineSeconds: integerIn('ackDeadlineSeconds', options.ackDeadlineSeconds ?? 10, 10, 600),
-    maxLeaseMinutes: integerIn('maxLeaseMinutes', options.maxLeaseMinutes ?? 60, 1, 24 * 60),
-    messageOrdering: options.messageOrdering ?? true,
-    autoCreateTopics: options.autoCreateTopics ?? true,
-    batching: options.batching,
-    ackBatchMilliseconds: integerIn('ackBatchMilliseconds', options.ackBatchMilliseconds ?? 10, 1, 1000),
-    streams: integerIn('streams', options.streams ?? 1, 1, 32),
-    requestTimeoutMs: integerIn('requestTimeoutMs', options.requestTimeoutMs ?? 30_000, 100, 600_000),
-    retryPolicy: options.retryPolicy,
-  };
-  if (typeof resolved.subscriptionName !== 'function') throw invalid('subscriptionName must be a function');
-  if (options.deadLetter !== undefined) {
-    resolved.deadLetter = {
-      maxDeliveryAttempts: integerIn('deadLetter.maxDeliveryAttempts', options.deadLetter.maxDeliveryAttempts, 5, 100),
-      topic: options.deadLetter.topic ?? defaultDeadLetterTopic,
-    };
-  }
-  if (options.retryPolicy !== undefined) {
-    const { minimumBackoffMs, maximumBackoffMs } = options.retryPolicy;
-    integerIn('retryPolicy.minimumBackoffMs', minimumBackoffMs, 0, 600_000);
-    integerIn('retryPolicy.maximumBackoffMs', maximumBackoffMs, 0, 600_000);
-    if (minimumBackoffMs > maximumBackoffMs) throw invalid('retryPolicy.minimumBackoffMs exceeds maximumBackoffMs');
-  }
-  if (options.batching !== undefined) {
-    const { maxMessages, maxMilliseconds, maxBytes } = options.batching;
-    if (maxMessages !== undefined) integerIn('batching.maxMessages', maxMessages, 1, 1000);
-    if (maxMilliseconds !== undefined) integerIn('batching.maxMilliseconds', maxMilliseconds, 0, 60_000);
-    if (maxBytes !== undefined) integerIn('batching.maxBytes', maxBytes, 1, PUBSUB_MAX_MESSAGE_BYTES);
-  }
-  return resolved;
+  // All the options, not { projectId: options.projectId, ... }: a field given as undefined would make an
+  // error from its env var name the option instead.
+  const { projectId, keyFilename, emulatorHost } = loadBackendConfig('pubsub', { ...options });
+  return { projectId, keyFilename, emulatorHost, ...parseOptions(PubSubOptionsSchema, options, 'pubsub') };
 }

@@ -8,6 +8,7 @@ import {
 } from '@eventport/pubsub';
 import type { PubSub } from '@google-cloud/pubsub';
 import { afterAll, describe, expect, test } from '@jest/globals';
+import { resolvePubSubOptions } from '../src/options';
 import { emulatorHost, projectId } from './env';
 
 const run = randomUUID().slice(0, 8);
@@ -34,12 +35,47 @@ afterAll(async () => {
 
 describe('pubsub options', () => {
   test('invalid options fail before connecting, naming the setting', () => {
-    expect(() => createPubSubAdapter({ projectId: 'X' })).toThrow(/GCP_PROJECT_ID/);
+    expect(() => createPubSubAdapter({ projectId: 'X' })).toThrow(/pubsub option "projectId"/);
     expect(() => createPubSubAdapter({ projectId, ackDeadlineSeconds: 5 })).toThrow(/ackDeadlineSeconds/);
     expect(() => createPubSubAdapter({ projectId, deadLetter: { maxDeliveryAttempts: 2 } })).toThrow(
       /maxDeliveryAttempts/,
     );
-    expect(() => createPubSubAdapter({ projectId, emulatorHost: 'http://x' })).toThrow(/PUBSUB_EMULATOR_HOST/);
+    expect(() => createPubSubAdapter({ projectId, emulatorHost: 'http://x' })).toThrow(/pubsub option "emulatorHost"/);
+  });
+
+  test('defaults, env vars for what the options leave out, and cross-field rules', () => {
+    const env = { GCP_PROJECT_ID: process.env.GCP_PROJECT_ID, PUBSUB_EMULATOR_HOST: process.env.PUBSUB_EMULATOR_HOST };
+    process.env.GCP_PROJECT_ID = 'from-env-project';
+    process.env.PUBSUB_EMULATOR_HOST = 'localhost:1';
+    try {
+      const resolved = resolvePubSubOptions({ projectId: 'explicit-project', deadLetter: { maxDeliveryAttempts: 5 } });
+      expect(resolved).toMatchObject({
+        projectId: 'explicit-project',
+        emulatorHost: 'localhost:1',
+        ackDeadlineSeconds: 10,
+        maxLeaseMinutes: 60,
+        messageOrdering: true,
+        autoCreateTopics: true,
+        ackBatchMilliseconds: 10,
+        streams: 1,
+        requestTimeoutMs: 30_000,
+        deadLetter: { maxDeliveryAttempts: 5 },
+      });
+      expect(resolved.subscriptionName('orders', 'billing')).toBe('orders.billing');
+      expect(resolved.deadLetter?.topic('orders')).toBe('orders.dlq');
+      process.env.PUBSUB_EMULATOR_HOST = 'http://x';
+      expect(() => resolvePubSubOptions({ projectId })).toThrow(/PUBSUB_EMULATOR_HOST: must be host:port/);
+    } finally {
+      for (const [name, value] of Object.entries(env)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+    expect(() =>
+      createPubSubAdapter({ projectId, emulatorHost, retryPolicy: { minimumBackoffMs: 10, maximumBackoffMs: 5 } }),
+    ).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringContaining('minimumBackoffMs') }),
+    );
   });
 
   test('subscription names: <topic>.<group>, shortened with a hash past 255 characters', () => {
