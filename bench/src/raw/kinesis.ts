@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { GetRecordsCommandOutput, KinesisClient } from '@aws-sdk/client-kinesis';
+import { pause } from '@eventport/core';
 import {
   type BenchTarget,
   type Consumer,
@@ -175,17 +176,4 @@ export class RawKinesis implements BenchTarget {
       await pause(delay);
     }
   }
-}
-
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -76,6 +76,7 @@ export { defaultRedeliveryDelayMs } from './portable/dispatcher.js';
 export { OffsetTracker } from './portable/offsets.js';
 export { Semaphore } from './portable/semaphore.js';
 export { messageStream } from './portable/stream.js';
+export { backoffDelay, pause } from './timing.js';
 export { formatZodError, parseOptions } from './validation.js';
 export {
   defineEvent,

@@ -8,6 +8,7 @@ import {
   InvalidMessageError,
   type MessageHandler,
   type PublishInput,
+  pause,
   RESERVED_HEADERS,
   type ReceivedMessage,
   runOutsideMessageContext,
@@ -194,7 +195,7 @@ export class DeadLetterAdapter extends ForwardingAdapter {
         return;
       }
       backoff = backoff ? backoff.next(undefined) : this.policy.backoff.next(undefined);
-      if (!(await sleep(backoff.duration, signal))) throw error;
+      if (!(await pause(backoff.duration, signal))) throw error;
     }
   }
 
@@ -306,20 +307,4 @@ export class DeadLetterAdapter extends ForwardingAdapter {
       error: error.message,
     });
   }
-}
-
-/** Resolves true after `ms`, or false as soon as `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

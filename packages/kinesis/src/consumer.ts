@@ -8,11 +8,13 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import {
+  backoffDelay,
   type DriverSubscribeOptions,
   type DriverSubscription,
   EventportError,
   type IncomingRecord,
   OffsetTracker,
+  pause,
   type RecordSink,
 } from '@eventport/core';
 import { atTimestamp, iteratorAfter, SHARD_END, TRIM_HORIZON } from './checkpoint/positions.js';
@@ -21,7 +23,6 @@ import { decodeEnvelope } from './envelope.js';
 import { classifyKinesisError, isErrorNamed } from './errors.js';
 import type { ResolvedKinesisOptions } from './options.js';
 import type { Streams } from './streams.js';
-import { backoffMs, pause } from './timing.js';
 
 export interface ConsumerContext {
   client: KinesisClient;
@@ -107,7 +108,7 @@ export class GroupMember implements DriverSubscription {
     while (!this.closing.signal.aborted) {
       await new Promise<void>((resolve) => {
         this.wakeCoordinator = resolve;
-        void pause(renewEveryMs, this.closing.signal).then(resolve);
+        void pause(renewEveryMs, this.closing.signal).then(() => resolve());
       });
       this.wakeCoordinator = undefined;
       if (this.closing.signal.aborted) return;
@@ -316,7 +317,7 @@ class ShardReader {
           continue;
         }
         if (classifyKinesisError(error)?.code !== 'RESOURCE_EXHAUSTED') this.options.onError(error);
-        await pause(backoffMs(failures, 200, 10_000), this.halt.signal);
+        await pause(backoffDelay(failures, 200, 10_000), this.halt.signal);
         continue;
       }
       iterator = response.NextShardIterator ?? undefined;
@@ -412,7 +413,7 @@ class ShardReader {
       } catch (error) {
         if (this.halted) return undefined;
         if (classifyKinesisError(error)?.code !== 'RESOURCE_EXHAUSTED') this.options.onError(error);
-        await pause(backoffMs(failures, 200, 10_000), this.halt.signal);
+        await pause(backoffDelay(failures, 200, 10_000), this.halt.signal);
       }
     }
   }

@@ -5,11 +5,10 @@ import {
   PutRecordsCommand,
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
-import { EventportError, type OutgoingRecord, RESERVED_HEADERS } from '@eventport/core';
+import { backoffDelay, EventportError, type OutgoingRecord, pause, RESERVED_HEADERS } from '@eventport/core';
 import { encodeEnvelope } from './envelope.js';
 import { classifyKinesisError, isErrorNamed } from './errors.js';
 import type { Streams } from './streams.js';
-import { backoffMs, pause } from './timing.js';
 
 /** Kinesis limits: a record's data plus partition key, and one PutRecords call. */
 export const MAX_RECORD_BYTES = 1024 * 1024;
@@ -75,7 +74,7 @@ export class Publisher {
         return;
       } catch (error) {
         if (attempt >= this.putAttempts || classifyKinesisError(error)?.code !== 'RESOURCE_EXHAUSTED') throw error;
-        await pause(backoffMs(attempt));
+        await pause(backoffDelay(attempt));
       }
     }
   }
@@ -100,7 +99,7 @@ export class Publisher {
         );
       }
       pending = failed.map(({ entry }) => entry);
-      await pause(backoffMs(attempt));
+      await pause(backoffDelay(attempt));
     }
   }
 }

@@ -8,9 +8,8 @@ import {
   ListStreamsCommand,
   type Shard,
 } from '@aws-sdk/client-kinesis';
-import { EventportError } from '@eventport/core';
+import { EventportError, pause } from '@eventport/core';
 import { isErrorNamed } from './errors.js';
-import { pause } from './timing.js';
 
 const STREAM_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 

@@ -1,7 +1,7 @@
-import { EventportError } from '@eventport/core';
+import { backoffDelay, EventportError } from '@eventport/core';
 import { type ChannelModel, connect } from 'amqplib';
 import type { ResolvedRabbitMqOptions } from './options.js';
-import { backoffDelay, Sleeper, within } from './timing.js';
+import { Sleeper, within } from './timing.js';
 
 export type ConnectionRole = 'publisher' | 'consumer';
 

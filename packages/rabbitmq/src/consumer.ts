@@ -1,4 +1,5 @@
 import {
+  backoffDelay,
   type DriverSubscribeOptions,
   type DriverSubscription,
   EventportError,
@@ -9,7 +10,7 @@ import {
 import type { Channel, ChannelModel, ConsumeMessage, MessagePropertyHeaders } from 'amqplib';
 import type { ReconnectingConnection } from './connection.js';
 import type { ResolvedRabbitMqOptions } from './options.js';
-import { backoffDelay, Sleeper, within } from './timing.js';
+import { Sleeper, within } from './timing.js';
 import { declareGroupQueue } from './topology.js';
 
 /** Headers the broker adds (delivery count, dead-lettering, shovel/federation), not the publisher's. */

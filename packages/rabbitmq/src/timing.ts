@@ -1,11 +1,5 @@
 import type { EventportError } from '@eventport/core';
 
-/** Exponential backoff with "equal jitter": many clients that lost the same broker do not return in lockstep. */
-export function backoffDelay(failures: number, initialDelayMs: number, maxDelayMs: number): number {
-  const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(Math.max(failures - 1, 0), 30));
-  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-}
-
 /** Sleeps that can all be cut short at once (on close, or when waiting has become pointless). */
 export class Sleeper {
   private readonly wakers = new Set<() => void>();
