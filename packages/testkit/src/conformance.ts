@@ -8,11 +8,13 @@ import {
   defineEvent,
   type EventAdapter,
   EventChannel,
+  type EventMessage,
   EventportError,
   InvalidMessageError,
   jsonCodec,
   type PublishInput,
   type ReceivedMessage,
+  type SubscribeOptions,
   type Subscription,
 } from '@eventport/core';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -84,6 +86,23 @@ export function runConformance(harness: ConformanceHarness): void {
       ...harness.subscribeDefaults,
       ...options,
     });
+  /** Subscribes until every message of `sent` arrived once; returns what arrived, by id. */
+  const receiveAll = async (topic: string, sent: readonly EventMessage[], options: SubscribeOptions) => {
+    const tally = new Tally();
+    tally.expect(sent.map((message) => message.id));
+    const received = new Map<string, ReceivedMessage>();
+    const subscription = await adapter.subscribe(
+      topic,
+      (message) => {
+        received.set(message.id, message);
+        tally.record(message.id);
+      },
+      options,
+    );
+    await tally.waitForAll(timeoutMs);
+    await subscription.close();
+    return { tally, received };
+  };
   /** On a backend that replays, every case starts its group at the oldest message so a slow group join cannot miss any. */
   const fromStart = () => (harness.capabilities.replayFromStart ? { fromBeginning: true } : {});
   /** Where a backend does not replay, the group must exist before publishing for messages to be kept for it. */
@@ -124,19 +143,7 @@ export function runConformance(harness: ConformanceHarness): void {
           headers: { 'x-index': String(index), 'x-case': '01' },
         })),
       );
-      const tally = new Tally();
-      tally.expect(sent.map((message) => message.id));
-      const received = new Map<string, ReceivedMessage>();
-      const subscription = await adapter.subscribe(
-        topic,
-        (message) => {
-          received.set(message.id, message);
-          tally.record(message.id);
-        },
-        { group: 'g01', ...start },
-      );
-      await tally.waitForAll(timeoutMs);
-      await subscription.close();
+      const { tally, received } = await receiveAll(topic, sent, { group: 'g01', ...start });
       report('01 publish-then-subscribe', tally);
       expect(tally.missing).toEqual([]);
       for (const message of sent) {
@@ -435,19 +442,7 @@ export function runConformance(harness: ConformanceHarness): void {
         await adapter.publish({ topic, data: '', headers: { kind: 'empty-string' } }),
         await adapter.publish({ topic, data: null, headers: { kind: 'null' } }),
       ];
-      const tally = new Tally();
-      tally.expect(sent.map((message) => message.id));
-      const received = new Map<string, ReceivedMessage>();
-      const subscription = await adapter.subscribe(
-        topic,
-        (message) => {
-          received.set(message.id, message);
-          tally.record(message.id);
-        },
-        { group: 'g12', ...start },
-      );
-      await tally.waitForAll(timeoutMs);
-      await subscription.close();
+      const { tally, received } = await receiveAll(topic, sent, { group: 'g12', ...start });
       report('12 headers and body', tally);
       expect(tally.missing).toHaveLength(0);
       const [text, bytes, emptyString, nothing] = sent.map((message) => received.get(message.id));
