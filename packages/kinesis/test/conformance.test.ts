@@ -1,13 +1,10 @@
 import { createAdapter } from '@eventport/core';
 import { KINESIS_CAPABILITIES } from '@eventport/kinesis';
 import { runConformance } from '@eventport/testkit';
-import { afterAll, beforeAll, jest } from '@jest/globals';
+import { afterAll, beforeAll } from '@jest/globals';
 import { useLocalBrokers } from './local-env';
 
 const env = useLocalBrokers();
-// kinesis-local is one single-threaded process; when the machine is busy, case 02's 5,000 single
-// PutRecord calls alone can take longer than jest's default 60 s. Counts, not speed, are under test.
-jest.setTimeout(300_000);
 // Checkpoints in Redis, so the crash worker (another process) and this one share the group's progress.
 const overrides = {
   checkpointStore: { type: 'redis', url: env.REDIS_URL, keyPrefix: 'eventport:kinesis-conformance' },

@@ -17,7 +17,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from '@eventport/core';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { z } from 'zod';
 import { type CrashWorkerOptions, runCrashCase } from './crash.js';
 import { eventually, sleep, Tally } from './tally.js';
@@ -114,6 +114,8 @@ export function runConformance(harness: ConformanceHarness): void {
   };
 
   describe(`conformance: ${harness.name}`, () => {
+    // Cases wait up to a few delivery timeouts (large counts, rounds of rejoining a group); jest must not cut them off first.
+    jest.setTimeout(timeoutMs * 5);
     beforeAll(async () => {
       adapter = await open();
       await adapter.connect();
