@@ -77,7 +77,7 @@ export { OffsetTracker } from './portable/offsets.js';
 export { Semaphore } from './portable/semaphore.js';
 export { messageStream } from './portable/stream.js';
 export { backoffDelay, pause } from './timing.js';
-export { formatZodError, parseOptions } from './validation.js';
+export { formatZodError, numericOption, parseOptions } from './validation.js';
 export {
   defineEvent,
   EVENT_VERSION_HEADER,

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { type ErrorCode, EventportError } from './errors.js';
 
 /** One line per issue, "path: message", for error messages that say exactly what to fix. */
@@ -26,4 +26,12 @@ export function parseOptions<S extends z.ZodType>(
     throw new EventportError(code, `invalid ${component} options: ${formatZodError(parsed.error)}`);
   }
   return parsed.data;
+}
+
+/**
+ * `schema` that also accepts its number written as a string ("30000"), as untyped config (env vars,
+ * JSON, command lines) gives it; an empty or non-numeric string still fails `schema`.
+ */
+export function numericOption<S extends z.ZodNumber>(schema: S) {
+  return z.preprocess((value) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value), schema);
 }

@@ -1,5 +1,6 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { EventportError, loadBackendConfig } from '@eventport/core';
+import { loadBackendConfig, parseOptions } from '@eventport/core';
+import { z } from 'zod';
 
 export type KafkaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -70,85 +71,87 @@ export interface ResolvedKafkaOptions {
   retries: number;
 }
 
-const COMPRESSIONS: readonly KafkaCompression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+const positiveInteger = z.number().int().positive();
+const defaultConsumerGroupId = (group: string, topic: string) => `${group}.${topic}`;
+
+/**
+ * Everything but brokers, clientId and ssl, which loadBackendConfig resolves (KAFKA_SERVER, KAFKA_CLIENT_ID,
+ * KAFKA_SSL) and checks. The SASL fields come in from it too (KAFKA_SASL_*), so the rules between them see
+ * env vars and options alike. No message carries an option's value: none can leak the SASL password.
+ */
+const KafkaOptionsSchema = z
+  .object({
+    saslMechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+    saslUsername: z.string().optional(),
+    saslPassword: z.string().optional(),
+    acks: z.literal([-1, 1]).default(-1),
+    idempotent: z.boolean().default(false),
+    compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('none'),
+    sessionTimeout: positiveInteger.default(10_000),
+    heartbeatInterval: positiveInteger.default(1_000),
+    rebalanceTimeout: positiveInteger.default(20_000),
+    subscribeTimeoutMs: positiveInteger.default(30_000),
+    topicAdmin: z.boolean().default(true),
+    // The default is a function itself, so it is returned by a factory (zod calls a function default).
+    consumerGroupId: z
+      .custom<(group: string, topic: string) => string>(
+        (value) => typeof value === 'function',
+        'must be a function (group, topic) => string',
+      )
+      .default(() => defaultConsumerGroupId),
+    connectionTimeout: positiveInteger.default(3_000),
+    requestTimeout: positiveInteger.default(30_000),
+    retries: z.number().int().nonnegative().default(2),
+  })
+  .refine((options) => options.heartbeatInterval < options.sessionTimeout, {
+    path: ['heartbeatInterval'],
+    message: 'must be below sessionTimeout',
+  })
+  .refine((options) => !options.idempotent || options.acks === -1, { path: ['idempotent'], message: 'needs acks -1' })
+  .refine(
+    (options) => options.saslMechanism === undefined || (!!options.saslUsername && options.saslPassword !== undefined),
+    {
+      path: ['saslMechanism'],
+      message: 'needs saslUsername and saslPassword (KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD)',
+    },
+  )
+  // Reported under sasl, not one field: the rule is about the set of SASL settings.
+  .refine(
+    (options) =>
+      options.saslMechanism !== undefined || (options.saslUsername === undefined && options.saslPassword === undefined),
+    {
+      path: ['sasl'],
+      message:
+        'saslUsername/saslPassword need saslMechanism (KAFKA_SASL_MECHANISM: plain, scram-sha-256 or scram-sha-512)',
+    },
+  )
+  .transform(
+    ({
+      saslMechanism,
+      saslUsername,
+      saslPassword,
+      ...options
+    }): Omit<ResolvedKafkaOptions, 'brokers' | 'clientId' | 'ssl'> => ({
+      ...options,
+      // Set exactly when saslMechanism is: the refinements above hold.
+      sasl:
+        saslMechanism && saslUsername && saslPassword !== undefined
+          ? { mechanism: saslMechanism, username: saslUsername, password: saslPassword }
+          : undefined,
+    }),
+  );
 
 /** Applies env vars and defaults and rejects bad values before any connection opens. */
-export function resolveKafkaOptions(options: KafkaOptions): ResolvedKafkaOptions {
-  const { ssl: sslObject, ...plain } = options;
-  const base = loadBackendConfig('kafka', {
-    brokers: plain.brokers,
-    clientId: plain.clientId,
-    ssl: typeof sslObject === 'object' ? true : sslObject,
-    saslMechanism: plain.saslMechanism,
-    saslUsername: plain.saslUsername,
-    saslPassword: plain.saslPassword,
-  });
-  const ssl: boolean | TlsOptions = typeof sslObject === 'object' && sslObject !== null ? sslObject : base.ssl;
-  let sasl: ResolvedKafkaOptions['sasl'];
-  if (base.saslMechanism !== undefined) {
-    if (!base.saslUsername || base.saslPassword === undefined) {
-      throw invalid('saslMechanism needs saslUsername and saslPassword (KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD)');
-    }
-    sasl = { mechanism: base.saslMechanism, username: base.saslUsername, password: base.saslPassword };
-  } else if (base.saslUsername !== undefined || base.saslPassword !== undefined) {
-    throw invalid(
-      'saslUsername/saslPassword need saslMechanism (KAFKA_SASL_MECHANISM: plain, scram-sha-256 or scram-sha-512)',
-    );
-  }
-  const idempotent = boolean('idempotent', options.idempotent ?? false);
-  const acks = options.acks ?? -1;
-  if (acks !== -1 && acks !== 1) throw invalid(`acks must be -1 or 1 (got ${JSON.stringify(acks)})`);
-  if (idempotent && acks !== -1) throw invalid('idempotent needs acks -1');
-  const compression = options.compression ?? 'none';
-  if (!COMPRESSIONS.includes(compression)) {
-    throw invalid(`compression must be one of ${COMPRESSIONS.join(', ')} (got ${JSON.stringify(compression)})`);
-  }
-  const sessionTimeout = positiveInteger('sessionTimeout', options.sessionTimeout ?? 10_000);
-  const heartbeatInterval = positiveInteger('heartbeatInterval', options.heartbeatInterval ?? 1_000);
-  if (heartbeatInterval >= sessionTimeout) throw invalid('heartbeatInterval must be below sessionTimeout');
-  const rebalanceTimeout = positiveInteger('rebalanceTimeout', options.rebalanceTimeout ?? 20_000);
-  const retries = options.retries ?? 2;
-  if (!Number.isInteger(retries) || retries < 0) {
-    throw invalid(`retries must be a non-negative integer (got ${JSON.stringify(retries)})`);
-  }
+export function resolveKafkaOptions(options: KafkaOptions, env: NodeJS.ProcessEnv = process.env): ResolvedKafkaOptions {
+  // Core's config takes ssl as a flag: TLS options mean "on". All the options, not { brokers: options.brokers,
+  // ... }: a field given as undefined would make an error from its env var name the option instead.
+  const tls = typeof options.ssl === 'object' && options.ssl !== null ? options.ssl : undefined;
+  const base = loadBackendConfig('kafka', tls ? { ...options, ssl: true } : { ...options }, env);
+  const { saslMechanism, saslUsername, saslPassword } = base;
   return {
     brokers: base.brokers,
     clientId: base.clientId,
-    ssl,
-    sasl,
-    acks,
-    idempotent,
-    compression,
-    sessionTimeout,
-    heartbeatInterval,
-    rebalanceTimeout,
-    subscribeTimeoutMs: positiveInteger('subscribeTimeoutMs', options.subscribeTimeoutMs ?? 30_000),
-    topicAdmin: boolean('topicAdmin', options.topicAdmin ?? true),
-    consumerGroupId: groupIdFunction(options.consumerGroupId),
-    connectionTimeout: positiveInteger('connectionTimeout', options.connectionTimeout ?? 3_000),
-    requestTimeout: positiveInteger('requestTimeout', options.requestTimeout ?? 30_000),
-    retries,
+    ssl: tls ?? base.ssl,
+    ...parseOptions(KafkaOptionsSchema, { ...options, saslMechanism, saslUsername, saslPassword }, 'kafka'),
   };
-}
-
-function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw invalid(`${name} must be a positive integer (got ${JSON.stringify(value)})`);
-  }
-  return value;
-}
-
-function groupIdFunction(value: unknown): (group: string, topic: string) => string {
-  if (value === undefined) return (group, topic) => `${group}.${topic}`;
-  if (typeof value !== 'function') throw invalid('consumerGroupId must be a function (group, topic) => string');
-  return value as (group: string, topic: string) => string;
-}
-
-function boolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw invalid(`${name} must be true or false (got ${JSON.stringify(value)})`);
-  return value;
-}
-
-function invalid(message: string): EventportError {
-  return new EventportError('INVALID_CONFIG', `invalid kafka configuration: ${message}`);
 }

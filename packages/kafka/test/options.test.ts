@@ -10,6 +10,7 @@ import {
   logLevel,
 } from 'kafkajs';
 import { kafkaLogCreator } from '../src/logging';
+import { resolveKafkaOptions } from '../src/options';
 
 /** What kafkajs builds from a broker's error code (createErrorFromCode). */
 const protocolError = (type: string, code: number, retriable: boolean) =>
@@ -25,14 +26,14 @@ describe('kafka options', () => {
   });
 
   test.each([
-    [{ heartbeatInterval: 10_000, sessionTimeout: 6_000 }, /heartbeatInterval must be below sessionTimeout/],
-    [{ compression: 'brotli' }, /compression must be one of/],
+    [{ heartbeatInterval: 10_000, sessionTimeout: 6_000 }, /heartbeatInterval: must be below sessionTimeout/],
+    [{ compression: 'brotli' }, /compression: Invalid option: expected one of "none"\|"gzip"\|"snappy"\|"lz4"\|"zstd"/],
     [{ compression: 'snappy' }, /needs a codec registered/],
-    [{ acks: 0 }, /acks must be -1 or 1/],
-    [{ idempotent: true, acks: 1 }, /idempotent needs acks -1/],
-    [{ sessionTimeout: -1 }, /sessionTimeout must be a positive integer/],
+    [{ acks: 0 }, /acks: Invalid option: expected one of -1\|1/],
+    [{ idempotent: true, acks: 1 }, /idempotent: needs acks -1/],
+    [{ sessionTimeout: -1 }, /sessionTimeout: Too small: expected number to be >0/],
     [{ brokers: 'no-port' }, /host:port/],
-    [{ consumerGroupId: 'g' }, /consumerGroupId must be a function/],
+    [{ consumerGroupId: 'g' }, /consumerGroupId: must be a function/],
   ])('rejects %j before connecting', (options, message) => {
     expect(() => createKafkaAdapter(options as never)).toThrow(message);
     expect(() => createKafkaAdapter(options as never)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
@@ -50,6 +51,78 @@ describe('kafka options', () => {
     expect(() =>
       createKafkaAdapter({ brokers: ['a:9092'], saslMechanism: 'scram-sha-512', saslUsername: 'app' }),
     ).toThrow(/needs saslUsername and saslPassword/);
+  });
+
+  test('defaults, env vars for what the options leave out, TLS options kept as given', () => {
+    const resolved = resolveKafkaOptions({}, {});
+    expect(resolved).toEqual({
+      brokers: ['localhost:9092'],
+      clientId: 'eventport',
+      ssl: false,
+      sasl: undefined,
+      acks: -1,
+      idempotent: false,
+      compression: 'none',
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      rebalanceTimeout: 20_000,
+      subscribeTimeoutMs: 30_000,
+      topicAdmin: true,
+      consumerGroupId: expect.any(Function),
+      connectionTimeout: 3_000,
+      requestTimeout: 30_000,
+      retries: 2,
+    });
+    expect(resolved.consumerGroupId('billing', 'orders')).toBe('billing.orders');
+    const env = {
+      KAFKA_SERVER: 'k1:9092, k2:9093',
+      KAFKA_CLIENT_ID: 'from-env',
+      KAFKA_SSL: '1',
+      KAFKA_SASL_MECHANISM: 'scram-sha-256',
+      KAFKA_SASL_USERNAME: 'app',
+      KAFKA_SASL_PASSWORD: 'hunter2-secret',
+    };
+    expect(resolveKafkaOptions({ retries: 0 }, env)).toMatchObject({
+      brokers: ['k1:9092', 'k2:9093'],
+      clientId: 'from-env',
+      ssl: true,
+      sasl: { mechanism: 'scram-sha-256', username: 'app', password: 'hunter2-secret' },
+      retries: 0,
+    });
+    const tls = { servername: 'kafka.internal' };
+    expect(resolveKafkaOptions({ ssl: tls, clientId: 'explicit' }, env)).toMatchObject({
+      ssl: tls,
+      clientId: 'explicit',
+    });
+    // Numbers and flags must be numbers and booleans, as before the options went through zod.
+    expect(() => resolveKafkaOptions({ requestTimeout: '30000' } as never, {})).toThrow(
+      /requestTimeout: Invalid input: expected number, received string/,
+    );
+    expect(() => resolveKafkaOptions({ topicAdmin: 'false' } as never, {})).toThrow(
+      /topicAdmin: Invalid input: expected boolean, received string/,
+    );
+    expect(() => resolveKafkaOptions({ retries: -1 }, {})).toThrow(/retries: Too small: expected number to be >=0/);
+  });
+
+  test('bad env vars are named, and a password from env stays out of the error', () => {
+    expect(() => resolveKafkaOptions({}, { KAFKA_SERVER: 'no-port' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/KAFKA_SERVER: each broker/) }),
+    );
+    const attempt = () =>
+      resolveKafkaOptions({}, { KAFKA_SASL_USERNAME: 'app', KAFKA_SASL_PASSWORD: 'hunter2-secret' });
+    expect(attempt).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_CONFIG',
+        message: expect.stringMatching(/saslUsername\/saslPassword need saslMechanism \(KAFKA_SASL_MECHANISM/),
+      }),
+    );
+    expect(attempt).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2-secret') }));
+    expect(() => resolveKafkaOptions({ saslMechanism: 'plain' }, { KAFKA_SASL_PASSWORD: 'hunter2-secret' })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('hunter2-secret') }),
+    );
+    expect(() => resolveKafkaOptions({ saslMechanism: 'plain' }, { KAFKA_SASL_PASSWORD: 'hunter2-secret' })).toThrow(
+      /saslMechanism: needs saslUsername and saslPassword/,
+    );
   });
 });
 

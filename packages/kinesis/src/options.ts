@@ -1,5 +1,5 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { BACKEND_CONFIG, type KinesisConfig, loadBackendConfig, parseOptions } from '@eventport/core';
+import { BACKEND_CONFIG, type KinesisConfig, loadBackendConfig, numericOption, parseOptions } from '@eventport/core';
 import { z } from 'zod';
 import type { CheckpointStoreOption } from './checkpoint/resolve.js';
 
@@ -61,11 +61,7 @@ export interface ResolvedKinesisOptions {
 }
 
 /** An integer from `min` to `max`; like the hand-written check it replaces, also accepts numeric strings ("500"). */
-const integer = (min: number, max: number) =>
-  z.preprocess(
-    (value) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
-    z.number().int().min(min).max(max),
-  );
+const integer = (min: number, max: number) => numericOption(z.number().int().min(min).max(max));
 
 /** true or false, also as the strings "true" and "false". */
 const flag = z.preprocess((value) => (value === 'true' ? true : value === 'false' ? false : value), z.boolean());

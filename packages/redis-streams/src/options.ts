@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseOptions } from '@eventport/core';
+import { numericOption, parseOptions } from '@eventport/core';
 import type { RedisOptions } from 'ioredis';
 import { z } from 'zod';
 
@@ -44,10 +44,7 @@ export interface ResolvedOptions {
 export const DEFAULT_URL = 'redis://localhost:6379';
 
 /** Like the hand-written check it replaces, also accepts numeric strings ("30000"), e.g. from untyped config. */
-const positiveInteger = z.preprocess(
-  (value) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value),
-  z.number().int().positive(),
-);
+const positiveInteger = numericOption(z.number().int().positive());
 
 const RedisStreamsOptionsSchema = z
   .object({
