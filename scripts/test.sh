@@ -15,7 +15,7 @@ status=0
 npx jest --json --outputFile="$results" "$@" || status=$?
 # One plain closing line; "skipped" are cases a backend's declared capabilities rule out.
 node -e '
-  const r = require(process.argv[1]);
+  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
   console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
 ' "$results" || true
 rm -f "$results"
