@@ -1,10 +1,12 @@
 import {
+  backoffDelay,
   type DriverSubscribeOptions,
   type DriverSubscription,
   EventportError,
   type Headers,
   type IncomingRecord,
   OffsetTracker,
+  pause,
   type RecordSink,
 } from '@eventport/core';
 import type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
@@ -182,10 +184,13 @@ export class GroupMember {
         this.reportError(
           new EventportError(
             'CONNECTION',
-            `kafka consumer of "${this.topic}" (group "${this.groupId}") crashed${payload.restart ? '; restarting' : ' and will not restart'}`,
-            { cause: payload.error },
+            `kafka consumer of "${this.topic}" (group "${this.groupId}") crashed; restarting`,
+            {
+              cause: payload.error,
+            },
           ),
         );
+        if (!payload.restart) void this.restartAfterCrash();
       }),
     );
     let timer: NodeJS.Timeout | undefined;
@@ -204,14 +209,7 @@ export class GroupMember {
     try {
       await Promise.race([
         (async () => {
-          await this.consumer.connect();
-          await this.consumer.subscribe({ topics: [this.topic], fromBeginning: this.subscribeOptions.fromBeginning });
-          await this.consumer.run({
-            autoCommit: false,
-            eachBatchAutoResolve: false,
-            partitionsConsumedConcurrently: Math.max(1, Math.min(this.subscribeOptions.maxInFlight, 16)),
-            eachBatch: (payload) => this.track(this.onBatch(payload)),
-          });
+          await this.runConsumer();
           await Promise.all([joined, fetched]);
         })(),
         timeout,
@@ -221,6 +219,36 @@ export class GroupMember {
       throw error;
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  private async runConsumer(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [this.topic], fromBeginning: this.subscribeOptions.fromBeginning });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(1, Math.min(this.subscribeOptions.maxInFlight, 16)),
+      eachBatch: (payload) => this.track(this.onBatch(payload)),
+    });
+  }
+
+  /**
+   * kafkajs restarts a crashed consumer only after retriable errors. A broker that answers a join
+   * with an error kafkajs deems fatal (seen: SyncGroup on a busy coordinator) must not leave the
+   * subscription silently dead either, so it is started again with backoff until it runs or closes.
+   */
+  private async restartAfterCrash(): Promise<void> {
+    for (let attempt = 1; this.closed === undefined && !this.stopped; attempt++) {
+      await pause(backoffDelay(attempt, 500, 10_000));
+      if (this.closed !== undefined || this.stopped) return;
+      try {
+        await this.consumer.disconnect();
+        await this.runConsumer();
+        return;
+      } catch (error) {
+        this.reportError(error);
+      }
     }
   }
 
