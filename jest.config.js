@@ -11,5 +11,7 @@ module.exports = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testTimeout: 60000,
-  maxWorkers: 2,
+  // One test file at a time: several files share each local broker, and the fault cases (broker
+  // restarts, injected Kafka errors) must not hit another file's consumers.
+  maxWorkers: 1,
 };
