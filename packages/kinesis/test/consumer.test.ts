@@ -187,17 +187,7 @@ test('resharding: the parent shard is read to its end before its children, so pe
   // Records in the parent, then a split into two children, then records in the children: a group
   // reading from the beginning finds all three shards with records at once.
   await publish(0);
-  const client = rawClient();
-  await client.send(
-    new UpdateShardCountCommand({ StreamName: stream, TargetShardCount: 2, ScalingType: 'UNIFORM_SCALING' }),
-  );
-  expect(
-    await eventuallyAsync(async () => {
-      const { StreamDescriptionSummary } = await client.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
-      return StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
-    }),
-  ).toBe(true);
-  client.destroy();
+  await splitIntoTwoShards(stream);
   await publish(200);
 
   const seen = new Map<string, number[]>();
@@ -249,17 +239,7 @@ test('resharding while a consumer reads: it finishes the parent, then continues 
     tally.expect(sent.map((message) => message.id));
   };
   await publish(0);
-  const client = rawClient();
-  await client.send(
-    new UpdateShardCountCommand({ StreamName: stream, TargetShardCount: 2, ScalingType: 'UNIFORM_SCALING' }),
-  );
-  expect(
-    await eventuallyAsync(async () => {
-      const { StreamDescriptionSummary } = await client.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
-      return StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
-    }),
-  ).toBe(true);
-  client.destroy();
+  await splitIntoTwoShards(stream);
   await publish(150);
   expect(await tally.waitForAll(60_000)).toBe(true);
   await subscription.close();
@@ -311,3 +291,23 @@ test('throttled and expired-iterator GetRecords calls are retried without loss o
   expect(tally.missing).toEqual([]);
   expect(tally.duplicates).toBe(0);
 });
+
+/** Reshards `stream` from one shard into two children and waits until it is ACTIVE again. */
+async function splitIntoTwoShards(stream: string): Promise<void> {
+  const client = rawClient();
+  try {
+    await client.send(
+      new UpdateShardCountCommand({ StreamName: stream, TargetShardCount: 2, ScalingType: 'UNIFORM_SCALING' }),
+    );
+    expect(
+      await eventuallyAsync(async () => {
+        const { StreamDescriptionSummary } = await client.send(
+          new DescribeStreamSummaryCommand({ StreamName: stream }),
+        );
+        return StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
+      }),
+    ).toBe(true);
+  } finally {
+    client.destroy();
+  }
+}

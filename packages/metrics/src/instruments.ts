@@ -39,6 +39,11 @@ export function instrumentsFor(options: InstrumentOptions): Instruments {
   const registry = options.registry ?? register;
   const existing = <M>(name: string, create: () => M): M =>
     (registry.getSingleMetric(name) as M | undefined) ?? create();
+  const durationHistogram = (name: string, help: string, buckets: number[]) =>
+    existing(
+      name,
+      () => new Histogram({ name, help, labelNames: ['topic', 'backend'], buckets, registers: [registry] }),
+    );
   return {
     published: existing(
       METRIC_NAMES.published,
@@ -70,27 +75,15 @@ export function instrumentsFor(options: InstrumentOptions): Instruments {
           registers: [registry],
         }),
     ),
-    publishDuration: existing(
+    publishDuration: durationHistogram(
       METRIC_NAMES.publishDuration,
-      () =>
-        new Histogram({
-          name: METRIC_NAMES.publishDuration,
-          help: 'Time until the broker accepted a publish or publishBatch call, retries included',
-          labelNames: ['topic', 'backend'],
-          buckets: options.publishDurationBuckets ?? DEFAULT_PUBLISH_BUCKETS,
-          registers: [registry],
-        }),
+      'Time until the broker accepted a publish or publishBatch call, retries included',
+      options.publishDurationBuckets ?? DEFAULT_PUBLISH_BUCKETS,
     ),
-    handlerDuration: existing(
+    handlerDuration: durationHistogram(
       METRIC_NAMES.handlerDuration,
-      () =>
-        new Histogram({
-          name: METRIC_NAMES.handlerDuration,
-          help: 'Time from handing a delivery to the handler until it was settled',
-          labelNames: ['topic', 'backend'],
-          buckets: options.handlerDurationBuckets ?? DEFAULT_HANDLER_BUCKETS,
-          registers: [registry],
-        }),
+      'Time from handing a delivery to the handler until it was settled',
+      options.handlerDurationBuckets ?? DEFAULT_HANDLER_BUCKETS,
     ),
     inFlight: existing(
       METRIC_NAMES.inFlight,
