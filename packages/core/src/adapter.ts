@@ -43,6 +43,8 @@ export interface Subscription {
   readonly group: string;
   /** Handlers running right now. */
   readonly inFlight: number;
+  /** Running, reconnecting after a failure (with the last error), or closed; reported by health(). */
+  readonly state: SubscriptionHealth;
   /** Stops fetching, waits for running handlers (up to drainTimeoutMs), settles them, releases. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -58,11 +60,27 @@ export interface MessageStream<T = unknown> extends AsyncIterable<ReceivedMessag
   close(): Promise<void>;
 }
 
+export interface SubscriptionHealth {
+  topic: string;
+  group: string;
+  state: 'running' | 'reconnecting' | 'closed';
+  /** Handlers running. */
+  inFlight: number;
+  /** Records received and not yet acked or nacked. */
+  unsettled: number;
+  /** Why the subscription is reconnecting (redacted). */
+  lastError?: string;
+}
+
 export interface HealthStatus {
+  /** The broker answered a ping within the health deadline (liveness of the connection). */
   ok: boolean;
+  /** ok, and every subscription is running (readiness: nothing is reconnecting). */
+  ready: boolean;
   backend: string;
   latencyMs?: number;
   error?: string;
+  subscriptions: SubscriptionHealth[];
 }
 
 export interface EventAdapter {

@@ -1,140 +1,93 @@
 import { z } from 'zod';
 import { EventportError } from './errors.js';
-import { formatZodError } from './validation.js';
+import type { Logger } from './logger.js';
+import { formatZodError, schemaKeys } from './validation.js';
 
-const list = z.preprocess(
-  (value) =>
-    typeof value === 'string'
-      ? value
-          .split(',')
-          .map((item) => item.trim())
-          .filter(Boolean)
-      : value,
-  z
-    .array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'each broker must be host:port'))
-    .min(1, 'at least one broker is required'),
-);
-const flag = z.preprocess(
-  (value) => (typeof value === 'string' ? ['1', 'true', 'yes', 'on'].includes(value.toLowerCase()) : value),
-  z.boolean(),
-);
-const url = (schemes: string[]) =>
-  z.string().refine(
-    (value) => {
-      try {
-        return schemes.includes(new URL(value).protocol.replace(/:$/, ''));
-      } catch {
-        return false;
-      }
-    },
-    { message: `must be a URL starting with ${schemes.map((scheme) => `${scheme}://`).join(' or ')}` },
-  );
+/** Zod building blocks for backend settings that arrive as strings from env vars. */
+export const configFields = {
+  /** Comma-separated host:port list. */
+  hostPorts: z.preprocess(
+    (value) =>
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((item) => item.trim())
+            .filter(Boolean)
+        : value,
+    z
+      .array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'each broker must be host:port'))
+      .min(1, 'at least one broker is required'),
+  ),
+  flag: z.preprocess(
+    (value) => (typeof value === 'string' ? ['1', 'true', 'yes', 'on'].includes(value.toLowerCase()) : value),
+    z.boolean(),
+  ),
+  url: (schemes: string[]) =>
+    z.string().refine(
+      (value) => {
+        try {
+          return schemes.includes(new URL(value).protocol.replace(/:$/, ''));
+        } catch {
+          return false;
+        }
+      },
+      { message: `must be a URL starting with ${schemes.map((scheme) => `${scheme}://`).join(' or ')}` },
+    ),
+};
 
-/**
- * Per backend: which env var feeds which config field, and the schema the result must satisfy.
- * Defaults < env vars < explicit overrides. Backends accept extra options of their own (loose objects).
- */
-export const BACKEND_CONFIG = {
-  memory: { env: {}, schema: z.looseObject({}) },
-  kafka: {
-    env: {
-      brokers: 'KAFKA_SERVER',
-      clientId: 'KAFKA_CLIENT_ID',
-      ssl: 'KAFKA_SSL',
-      saslMechanism: 'KAFKA_SASL_MECHANISM',
-      saslUsername: 'KAFKA_SASL_USERNAME',
-      saslPassword: 'KAFKA_SASL_PASSWORD',
-    },
-    schema: z.looseObject({
-      brokers: list.default(['localhost:9092']),
-      clientId: z.string().min(1).default('eventport'),
-      ssl: flag.default(false),
-      saslMechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
-      saslUsername: z.string().optional(),
-      saslPassword: z.string().optional(),
-    }),
-  },
-  rabbitmq: {
-    env: { url: 'RABBITMQ_URL' },
-    schema: z.looseObject({ url: url(['amqp', 'amqps']).default('amqp://guest:guest@localhost:5672') }),
-  },
-  kinesis: {
-    env: {
-      region: 'AWS_REGION',
-      accessKeyId: 'AWS_ACCESS_KEY_ID',
-      secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
-      sessionToken: 'AWS_SESSION_TOKEN',
-      endpoint: 'AWS_ENDPOINT_URL',
-      checkpointStore: 'KINESIS_CHECKPOINT_URL',
-    },
-    schema: z.looseObject({
-      region: z
-        .string()
-        .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')
-        .default('us-east-1'),
-      accessKeyId: z.string().min(1).optional(),
-      secretAccessKey: z.string().min(1).optional(),
-      // Temporary credentials (STS, Lambda) are incomplete without it.
-      sessionToken: z.string().min(1).optional(),
-      endpoint: url(['http', 'https']).optional(),
-      checkpointStore: z.unknown().optional(),
-    }),
-  },
-  pubsub: {
-    env: { projectId: 'GCP_PROJECT_ID', keyFilename: 'GCP_CREDENTIALS_PATH', emulatorHost: 'PUBSUB_EMULATOR_HOST' },
-    schema: z.looseObject({
-      projectId: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id such as my-project-123'),
-      keyFilename: z.string().min(1).optional(),
-      emulatorHost: z
-        .string()
-        .regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port')
-        .optional(),
-    }),
-  },
-  'redis-streams': {
-    env: { url: 'REDIS_URL' },
-    schema: z.looseObject({ url: url(['redis', 'rediss']).default('redis://localhost:6379') }),
-  },
-} as const;
-
-export type BuiltinBackend = keyof typeof BACKEND_CONFIG;
-export type BackendConfig<B extends BuiltinBackend> = z.output<(typeof BACKEND_CONFIG)[B]['schema']>;
-export type KafkaConfig = BackendConfig<'kafka'>;
-export type RabbitMqConfig = BackendConfig<'rabbitmq'>;
-export type KinesisConfig = BackendConfig<'kinesis'>;
-export type PubSubConfig = BackendConfig<'pubsub'>;
-export type RedisStreamsConfig = BackendConfig<'redis-streams'>;
-
-export function isBuiltinBackend(name: string): name is BuiltinBackend {
-  return Object.hasOwn(BACKEND_CONFIG, name);
+/** Where a backend's settings come from: which env var feeds which field, and what the result must satisfy. */
+export interface BackendConfigSource<S extends z.ZodType = z.ZodType> {
+  /** EVENT_TYPE name. */
+  name: string;
+  /** config field -> env var name. */
+  env: Readonly<Record<string, string>>;
+  /** A strict object schema: unknown keys fail, naming the key. */
+  schema: S;
+  /** Fields whose default is worth a log line when it is used because its env var is unset (e.g. a localhost URL). */
+  announceDefaults?: readonly string[];
 }
 
-/** Reads the backend's env vars, applies overrides, validates; errors name the env var to fix. */
-export function loadBackendConfig<B extends BuiltinBackend>(
-  backend: B,
+const announced = new Set<string>();
+
+/**
+ * Reads the backend's env vars, applies overrides, validates (defaults < env vars < overrides);
+ * errors name the env var or option to fix, and the closest valid name for an unknown key.
+ */
+export function loadBackendConfig<S extends z.ZodType>(
+  source: BackendConfigSource<S>,
   overrides: Record<string, unknown> = {},
   env: NodeJS.ProcessEnv = process.env,
-): BackendConfig<B> {
-  const { env: variables, schema } = BACKEND_CONFIG[backend];
+  logger?: Logger,
+): z.output<S> {
   const fromEnv: Record<string, unknown> = {};
-  for (const [field, variable] of Object.entries(variables as Record<string, string>)) {
+  for (const [field, variable] of Object.entries(source.env)) {
     const value = env[variable];
     if (value !== undefined && value !== '') fromEnv[field] = value;
   }
-  const merged = { ...fromEnv, ...withoutUndefined(overrides) };
-  const parsed = (schema as z.ZodType).safeParse(merged);
+  const given = withoutUndefined(overrides);
+  const merged = { ...fromEnv, ...given };
+  const parsed = source.schema.safeParse(merged);
   if (!parsed.success) {
     const nameOf = (path: PropertyKey[]) => {
       const field = String(path[0] ?? '');
-      const variable = (variables as Record<string, string>)[field];
-      return variable && !(field in overrides) ? variable : `${backend} option "${path.map(String).join('.')}"`;
+      const variable = source.env[field];
+      return variable && !(field in given) ? variable : `${source.name} option "${path.map(String).join('.')}"`;
     };
     throw new EventportError(
       'INVALID_CONFIG',
-      `invalid ${backend} configuration: ${formatZodError(parsed.error, nameOf)}`,
+      `invalid ${source.name} configuration: ${formatZodError(parsed.error, nameOf, schemaKeys(source.schema))}`,
     );
   }
-  return parsed.data as BackendConfig<B>;
+  for (const field of source.announceDefaults ?? []) {
+    if (field in merged || announced.has(`${source.name}.${field}`)) continue;
+    announced.add(`${source.name}.${field}`);
+    const variable = source.env[field];
+    logger?.info(`${source.name}: ${variable ?? field} is not set; using the default`, {
+      field,
+      default: (parsed.data as Record<string, unknown>)[field],
+    });
+  }
+  return parsed.data;
 }
 
 function withoutUndefined(values: Record<string, unknown>): Record<string, unknown> {

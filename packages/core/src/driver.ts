@@ -3,73 +3,117 @@ import type { ErrorCode } from './errors.js';
 import type { BackendMeta, Headers } from './message.js';
 
 /**
- * The broker-specific minimum a backend implements. Everything users touch (ids, encoding,
- * validation, retries, ack bookkeeping, concurrency, per-key order, draining) lives once in the
- * portable layer, which turns a Driver into an EventAdapter via `createPortableAdapter`.
+ * The broker-specific minimum a backend implements, shaped like Go CDK's `pubsub/driver`: every call
+ * is one round of broker work that returns. Everything users touch lives once in core
+ * (`createPortableAdapter`): ids, encoding, validation, publish retries, deadlines, the receive loop,
+ * backpressure, settle batching, redelivery delays, per-key order, reconnects and drain.
+ *
+ * Every call receives an AbortSignal that core aborts at the call's deadline (or when the
+ * subscription stops); a driver passes it to its client where the client takes one and otherwise
+ * returns promptly once it fires. Core also stops waiting for a call at its deadline, so a driver
+ * that hangs cannot hang the user.
  */
 export interface Driver {
   /** The EVENT_TYPE name, used in metrics labels and error messages. */
   readonly backend: string;
   readonly capabilities: Capabilities;
-  connect(): Promise<void>;
-  /** Called once, after every subscription is closed. */
+  connect(signal: AbortSignal): Promise<void>;
+  /** Called once, after every receiver is closed and every send settled. */
   disconnect(): Promise<void>;
-  /** Sends records to one topic; resolves only when the broker has accepted all of them. */
-  send(topic: string, records: readonly OutgoingRecord[]): Promise<void>;
   /**
-   * Starts delivering records of `topic` to `sink`. Resolves once the group's position exists on the
-   * broker: a record sent after that is delivered to the group even if no member is running then
-   * (a queue, subscription, consumer-group offset or checkpoint created on demand). The driver
-   * awaits `sink` before fetching more than it already holds: its promise resolves when the
-   * portable layer has room for another record.
+   * Sends records to one topic. Returns one result per record, in order: a rejected record carries
+   * the broker's error, which core classifies and retries only when retryable. Throwing means every
+   * record failed with that error.
    */
-  subscribe(topic: string, options: DriverSubscribeOptions, sink: RecordSink): Promise<DriverSubscription>;
-  createTopic(topic: string, options: CreateTopicOptions): Promise<void>;
-  deleteTopic(topic: string): Promise<void>;
-  listTopics(): Promise<string[]>;
+  send(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<SendResult[]>;
+  /**
+   * Makes sure the group's position exists on the broker (a queue, subscription, consumer-group
+   * offset or checkpoint created on demand: a record sent after this resolves reaches the group even
+   * if no member is running) and returns a receiver for one member of the group.
+   */
+  openReceiver(topic: string, options: ReceiverOptions, signal: AbortSignal): Promise<Receiver>;
+  createTopic(topic: string, options: CreateTopicOptions, signal: AbortSignal): Promise<void>;
+  deleteTopic(topic: string, signal: AbortSignal): Promise<void>;
+  listTopics(signal: AbortSignal): Promise<string[]>;
   /** Cheap round trip to the broker; throws when it is unreachable. */
-  ping(): Promise<void>;
-  /** Maps a broker error to a portable code; `retryable` tells the portable layer whether to retry a send. */
-  classifyError?(error: unknown): { code: ErrorCode; retryable: boolean } | undefined;
+  ping(signal: AbortSignal): Promise<void>;
+  /**
+   * Maps a broker error (look through wrappers and causes) to a portable code. `retryable` is true
+   * for failures that can succeed unchanged later: connection loss, timeouts, throttling, leader moves.
+   */
+  classify(error: unknown): ErrorClassification;
+  /**
+   * Client error objects can carry what they sent (ioredis keeps the AUTH arguments, AWS errors the
+   * request). Core never exposes a driver error as-is: it keeps this sanitised copy as the `cause`.
+   * Default: name, message, code and the sanitised cause chain.
+   */
+  sanitize?(error: unknown): unknown;
   /** Escape hatch to the native client (see EventAdapter.native). */
   native?(): unknown;
 }
 
-/** What goes over the wire: reserved headers (ce-id, ce-time, content-type) already set by the portable layer. */
+export interface ErrorClassification {
+  code: ErrorCode;
+  retryable: boolean;
+}
+
+export type SendResult = { ok: true } | { ok: false; error: unknown };
+
+export const SENT: SendResult = Object.freeze({ ok: true });
+
+/** What goes over the wire: reserved headers (ce-id, ce-time, content-type) already set by core. */
 export interface OutgoingRecord {
   key?: string;
   headers: Headers;
   body: Buffer;
 }
 
+/**
+ * A record as a driver hands it out. Drivers may return their own subtype (carrying a delivery tag,
+ * an entry id, a message handle): core gives the same objects back to `settle`.
+ */
 export interface IncomingRecord {
+  /** Stable identity on the broker (offset, entry id, message id), the same on every redelivery. */
+  id: string;
   key?: string;
   headers: Headers;
   body: Buffer;
-  /** Delivery count where the broker keeps one, otherwise the driver's best local count (from 1). */
-  attempt: number;
+  /** The broker's delivery count (1 on first delivery). Leave it out where the broker keeps none: core counts. */
+  deliveryCount?: number;
   meta: BackendMeta;
-  /** Called at most once per delivery, after the handler resolved. */
-  ack(): Promise<void>;
-  /** Called at most once per delivery: give the record back for redelivery, after `delayMs` if the broker can wait. */
-  nack(delayMs: number): Promise<void>;
 }
 
-export type RecordSink = (record: IncomingRecord) => Promise<void>;
-
-export interface DriverSubscribeOptions {
+export interface ReceiverOptions {
   group: string;
   fromBeginning: boolean;
-  /** Upper bound of unsettled records the portable layer will hold; use it as prefetch / flow control. */
-  maxInFlight: number;
-  /** Background trouble the driver recovers from on its own (reconnects, rebalances), for logs. */
-  onError(error: unknown): void;
+  /**
+   * Most records core will hold unsettled at once (running, waiting for their key, or waiting out a
+   * redelivery delay). Use it as the broker-side prefetch / flow-control window where there is one.
+   */
+  maxUnsettled: number;
 }
 
-export interface DriverSubscription {
-  /** Stop fetching: once this resolves the sink is not called again. Records already delivered can still be settled. */
-  stop(): Promise<void>;
-  /** Release the subscription after every delivered record was settled (or the drain timed out). */
+/**
+ * One member of a group. Core calls `receive` from one loop (never two at once) and `settle` for
+ * records it holds; each record is settled exactly once, unless the receiver is closed first.
+ */
+export interface Receiver<R extends IncomingRecord = IncomingRecord> {
+  /**
+   * Up to `max` records. Waits while none is available; when `signal` aborts, returns promptly with
+   * what it has (possibly none). Throws when this receiver cannot go on (its channel, stream or
+   * connection is gone for good): core then closes it and opens a new one with backoff.
+   */
+  receive(max: number, signal: AbortSignal): Promise<R[]>;
+  /**
+   * Acks and nacks, in one broker call where the broker allows it. A nack gives the record back for
+   * immediate redelivery (core has already waited out any delay); on a log, it redelivers that record
+   * only, never records already acked. Records of a receiver that was replaced may fail here with a
+   * classified error: the broker redelivers them.
+   */
+  settle(acks: readonly R[], nacks: readonly R[], signal: AbortSignal): Promise<void>;
+  /** Optional: tell the broker records are still being worked on (extend their ack deadline). */
+  extend?(records: readonly R[], signal: AbortSignal): Promise<void>;
+  /** Stop receiving and release the member. Records still unsettled go back to the broker. */
   close(): Promise<void>;
 }
 

@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'TIMEOUT',
   'NOT_FOUND', // topic / subscription does not exist
   'ALREADY_EXISTS',
+  'CONFLICT', // an optimistic-concurrency check failed (expected version differs)
   'PERMISSION_DENIED',
   'RESOURCE_EXHAUSTED', // throttled or quota exceeded
   'CLOSED', // the adapter or subscription was closed
@@ -36,7 +37,7 @@ export class EventportError extends Error {
   readonly retryable: boolean;
 
   constructor(code: ErrorCode, message: string, options: EventportErrorOptions = {}) {
-    super(redact(message), options.cause === undefined ? undefined : { cause: options.cause });
+    super(redact(message), options.cause === undefined ? undefined : { cause: sanitizeError(options.cause) });
     this.name = new.target.name;
     this.code = code;
     this.retryable = options.retryable ?? RETRYABLE.has(code);
@@ -65,6 +66,46 @@ export function redact(text: string): string {
       pass ? `${scheme}${user ? `${user}:` : ''}***@` : `${scheme}***@`,
     )
     .replace(SECRET_ASSIGNMENT, (_m, key: string, sep: string) => `${key}${sep}***`);
+}
+
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * A copy of a foreign error that keeps only what helps debugging (name, redacted message and stack,
+ * code, errno, syscall, the sanitised cause chain) and drops everything else a client library may have
+ * attached, such as the command it sent with its arguments (ioredis keeps AUTH user and password there).
+ * So no serialiser (JSON.stringify, util.inspect at any depth, a logger) can print a credential.
+ */
+export function sanitizeError(error: unknown, depth = 0): unknown {
+  if (error instanceof EventportError) return error;
+  if (depth >= MAX_CAUSE_DEPTH) return undefined;
+  if (!(error instanceof Error)) {
+    return typeof error === 'string'
+      ? redact(error)
+      : error === undefined || error === null
+        ? error
+        : redact(String(error));
+  }
+  const cause = (error as { cause?: unknown }).cause;
+  const copy = new Error(
+    redact(error.message),
+    cause === undefined ? undefined : { cause: sanitizeError(cause, depth + 1) },
+  );
+  copy.name = error.name;
+  copy.stack = error.stack === undefined ? undefined : redact(error.stack);
+  for (const field of ['code', 'errno', 'syscall', 'statusCode'] as const) {
+    const value = (error as unknown as Record<string, unknown>)[field];
+    if (typeof value === 'string' || typeof value === 'number') {
+      (copy as unknown as Record<string, unknown>)[field] = typeof value === 'string' ? redact(value) : value;
+    }
+  }
+  if (error instanceof AggregateError) {
+    Object.defineProperty(copy, 'errors', {
+      value: error.errors.slice(0, 10).map((inner) => sanitizeError(inner, depth + 1)),
+      enumerable: true,
+    });
+  }
+  return copy;
 }
 
 /** Redacted text of any thrown value, for logs and wrapped errors. */

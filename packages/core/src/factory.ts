@@ -1,11 +1,18 @@
+import type { z } from 'zod';
 import type { EventAdapter } from './adapter.js';
-import { BACKEND_CONFIG, type BuiltinBackend, isBuiltinBackend, loadBackendConfig } from './config.js';
+import { type BackendConfigSource, loadBackendConfig } from './config.js';
 import { EventportError } from './errors.js';
+import { consoleLogger } from './logger.js';
 import type { AdapterOptions } from './portable/adapter.js';
+import { closestName } from './validation.js';
 
-/** What a backend package exports as `backend`. */
-export interface BackendDefinition<Config = Record<string, unknown>> {
-  create(config: Config, options: AdapterOptions): EventAdapter | Promise<EventAdapter>;
+/**
+ * What a backend package exports as `backend` (and registers with `registerBackend` from its
+ * `/register` entry): its name, env vars, option schema and how to build the adapter. Core knows no
+ * backend by name: `EVENT_TYPE=x` loads `@eventport/x` unless `x` is registered already.
+ */
+export interface BackendDefinition<S extends z.ZodType = z.ZodType> extends BackendConfigSource<S> {
+  create(config: z.output<S>, options: AdapterOptions): EventAdapter | Promise<EventAdapter>;
 }
 
 /** A custom backend: receives the overrides passed to createAdapter (no env parsing). */
@@ -16,7 +23,7 @@ export type AdapterFactory = (
 
 const registered = new Map<string, AdapterFactory>();
 
-/** Makes `createAdapter(name)` / `EVENT_TYPE=name` build adapters with `factory`. Registered names win over built-ins. */
+/** Makes `createAdapter(name)` / `EVENT_TYPE=name` build adapters with `factory`. */
 export function registerAdapter(name: string, factory: AdapterFactory): void {
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
     throw new EventportError(
@@ -27,15 +34,29 @@ export function registerAdapter(name: string, factory: AdapterFactory): void {
   registered.set(name, factory);
 }
 
-export function backendPackage(name: BuiltinBackend): string {
+/**
+ * Registers a backend package's definition (env vars and schema included). Backend packages call it
+ * from their `/register` entry, which bundlers can see: `import '@eventport/redis-streams/register'`.
+ */
+export function registerBackend(definition: BackendDefinition): void {
+  registerAdapter(definition.name, (overrides, options) =>
+    definition.create(
+      loadBackendConfig(definition, overrides, process.env, options.logger ?? consoleLogger()),
+      options,
+    ),
+  );
+}
+
+export function backendPackage(name: string): string {
   return `@eventport/${name}`;
 }
 
+/** Backends registered in this process (statically, or loaded by an earlier createAdapter). */
 export function availableBackends(): string[] {
-  return [...new Set([...Object.keys(BACKEND_CONFIG), ...registered.keys()])].sort();
+  return [...registered.keys()].sort();
 }
 
-const PORTABLE_OPTION_KEYS = ['logger', 'codec', 'maxPayloadBytes', 'publishAttempts'] as const;
+const PORTABLE_OPTION_KEYS = ['logger', 'codec', 'maxPayloadBytes', 'publishAttempts', 'deadlines'] as const;
 
 /**
  * Builds the adapter for `type` (default: EVENT_TYPE, else "memory"). Backend settings come from the
@@ -53,40 +74,46 @@ export async function createAdapter(
     if ((PORTABLE_OPTION_KEYS as readonly string[]).includes(key)) (options as Record<string, unknown>)[key] = value;
     else config[key] = value;
   }
-  const custom = registered.get(name);
-  if (custom) return custom(config, options);
-  if (!isBuiltinBackend(name)) {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
     throw new EventportError(
       'UNKNOWN_BACKEND',
-      `EVENT_TYPE="${type}" is not a known backend; use one of: ${availableBackends().join(', ')} (or registerAdapter() your own)`,
+      `EVENT_TYPE="${type}" is not a backend name (lower-case letters, digits and "-", such as redis-streams)`,
     );
   }
-  const backendConfig = loadBackendConfig(name, config);
-  const definition = await importBackend(name);
-  return definition.create(backendConfig as Record<string, unknown>, options);
+  if (!registered.has(name)) registerBackend(await importBackend(name));
+  const factory = registered.get(name) as AdapterFactory;
+  return factory(config, options);
 }
 
-async function importBackend(name: BuiltinBackend): Promise<BackendDefinition<Record<string, unknown>>> {
+async function importBackend(name: string): Promise<BackendDefinition> {
   const pkg = backendPackage(name);
-  let loaded: { backend?: BackendDefinition<Record<string, unknown>> };
+  let loaded: { backend?: BackendDefinition };
   try {
+    // A bundler cannot follow this import: bundled apps import '<package>/register' instead.
     loaded = await import(pkg);
   } catch (error) {
     const missing = missingModule(error);
     if (missing !== undefined) {
-      const peer = missing.includes(pkg) || missing.includes(`/${name}/`) ? undefined : missing;
+      const isBackend = missing.includes(pkg) || missing.includes(`/${name}/`);
+      const known = availableBackends();
+      const hint = closestName(name, known);
       throw new EventportError(
         'BACKEND_NOT_INSTALLED',
-        peer === undefined
-          ? `EVENT_TYPE=${name} needs ${pkg}, which is not installed — npm install ${pkg}`
-          : `EVENT_TYPE=${name} needs ${pkg} and its client library "${peer}", which is missing — npm install ${pkg} ${peer}`,
+        isBackend
+          ? `EVENT_TYPE=${name} needs ${pkg}, which is not installed — npm install ${pkg}` +
+              `${hint ? ` (or did you mean "${hint}"?)` : ''}; with a bundler, import '${pkg}/register'` +
+              `${known.length ? `; registered here: ${known.join(', ')}` : ''}`
+          : `EVENT_TYPE=${name} needs ${pkg} and its client library "${missing}", which is missing — npm install ${pkg} ${missing}`,
         { cause: error },
       );
     }
     throw error;
   }
-  if (!loaded.backend || typeof loaded.backend.create !== 'function') {
-    throw new EventportError('INTERNAL', `${pkg} does not export a backend definition; is it a matching version?`);
+  if (!loaded.backend || typeof loaded.backend.create !== 'function' || loaded.backend.name !== name) {
+    throw new EventportError(
+      'INTERNAL',
+      `${pkg} does not export a "${name}" backend definition; is it a matching version?`,
+    );
   }
   return loaded.backend;
 }

@@ -8,21 +8,12 @@ export type {
   MessageStream,
   SubscribeOptions,
   Subscription,
+  SubscriptionHealth,
 } from './adapter.js';
 export type { Capabilities } from './capabilities.js';
 export { type ChannelHandler, EventChannel, type EventChannelOptions, type PushOptions } from './channel.js';
 export { BINARY_CONTENT_TYPE, type Codec, JSON_CONTENT_TYPE, jsonCodec } from './codec.js';
-export {
-  BACKEND_CONFIG,
-  type BackendConfig,
-  type BuiltinBackend,
-  type KafkaConfig,
-  type KinesisConfig,
-  loadBackendConfig,
-  type PubSubConfig,
-  type RabbitMqConfig,
-  type RedisStreamsConfig,
-} from './config.js';
+export { type BackendConfigSource, configFields, loadBackendConfig } from './config.js';
 export {
   CAUSATION_HEADER,
   CORRELATION_HEADER,
@@ -31,14 +22,17 @@ export {
   runInMessageContext,
   runOutsideMessageContext,
 } from './context.js';
-export type {
-  CreateTopicOptions,
-  Driver,
-  DriverSubscribeOptions,
-  DriverSubscription,
-  IncomingRecord,
-  OutgoingRecord,
-  RecordSink,
+export { ABORT_GRACE_MS, aborted, abortion, DEFAULT_DEADLINES, type Deadlines, withDeadline } from './deadline.js';
+export {
+  type CreateTopicOptions,
+  type Driver,
+  type ErrorClassification,
+  type IncomingRecord,
+  type OutgoingRecord,
+  type Receiver,
+  type ReceiverOptions,
+  SENT,
+  type SendResult,
 } from './driver.js';
 export {
   describeError,
@@ -48,14 +42,17 @@ export {
   InvalidMessageError,
   isEventportError,
   redact,
+  sanitizeError,
   toEventportError,
 } from './errors.js';
 export {
   type AdapterFactory,
   availableBackends,
   type BackendDefinition,
+  backendPackage,
   createAdapter,
   registerAdapter,
+  registerBackend,
 } from './factory.js';
 export { ForwardingAdapter, findDecorator } from './forwarding.js';
 export { consoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
@@ -72,12 +69,13 @@ export {
   TopicSchema,
 } from './message.js';
 export { type AdapterOptions, createPortableAdapter } from './portable/adapter.js';
-export { defaultRedeliveryDelayMs } from './portable/dispatcher.js';
-export { OffsetTracker } from './portable/offsets.js';
-export { Semaphore } from './portable/semaphore.js';
+export { UNSETTLED_PER_HANDLER } from './portable/consumer.js';
+export { OffsetLog } from './portable/offset-log.js';
+export { PushBuffer } from './portable/push-buffer.js';
 export { messageStream } from './portable/stream.js';
+export { defaultRedeliveryDelayMs } from './portable/subscribe-options.js';
 export { backoffDelay, pause } from './timing.js';
-export { formatZodError, numericOption, parseOptions } from './validation.js';
+export { closestName, formatZodError, numericOption, parseOptions, rejectUnknownKeys } from './validation.js';
 export {
   defineEvent,
   EVENT_VERSION_HEADER,

@@ -9,23 +9,22 @@ export interface StoredRecord {
 
 export interface Lease {
   record: StoredRecord;
-  attempt: number;
+  deliveryCount: number;
 }
 
 /**
- * One consumer group's view of a topic log: a cursor, the offsets handed out and not settled, and
- * the offsets given back for redelivery. A key with a record in flight (or waiting to be redelivered)
- * is blocked, so records of one key are delivered one at a time and in log order, even across
- * failures.
+ * One consumer group's view of a topic log, kept like a broker keeps it: a cursor, the offsets handed
+ * out and not settled, the offsets given back for redelivery, and a delivery count per offset. As
+ * Pub/Sub does for ordering keys, a key with a record handed out is not handed out again until that
+ * record is settled, so the members of a group see each key in log order.
  */
 export class Group {
   private cursor: number;
   private readonly ready: number[] = [];
   private readonly inFlight = new Set<number>();
-  private readonly blockedKeys = new Map<string, number>();
+  private readonly leasedKeys = new Set<string>();
   private readonly deliveries = new Map<number, number>();
-  private readonly takers: Array<() => void> = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly takers = new Set<() => void>();
 
   constructor(
     private readonly topic: TopicLog,
@@ -34,86 +33,81 @@ export class Group {
     this.cursor = fromBeginning ? topic.firstOffset : topic.nextOffset;
   }
 
-  /** Next deliverable record, or undefined when nothing is available right now. */
-  tryTake(): Lease | undefined {
-    for (let index = 0; index < this.ready.length; index++) {
-      const offset = this.ready[index] as number;
-      const record = this.topic.at(offset);
-      if (!record) {
-        this.ready.splice(index--, 1);
-        continue;
-      }
-      if (this.isBlocked(record)) continue;
-      this.ready.splice(index, 1);
-      return this.lease(record);
+  /** Up to `max` deliverable records, oldest first. */
+  take(max: number): Lease[] {
+    const leases: Lease[] = [];
+    for (let index = 0; index < this.ready.length && leases.length < max; index++) {
+      const record = this.topic.at(this.ready[index] as number);
+      if (record && this.isLeased(record)) continue;
+      this.ready.splice(index--, 1);
+      if (record) leases.push(this.lease(record));
     }
-    while (this.cursor < this.topic.nextOffset) {
+    while (leases.length < max && this.cursor < this.topic.nextOffset) {
       const record = this.topic.at(this.cursor++);
       if (!record) continue;
-      if (this.isBlocked(record)) {
+      if (this.isLeased(record)) {
         this.ready.push(record.offset);
         continue;
       }
-      return this.lease(record);
+      leases.push(this.lease(record));
     }
-    return undefined;
+    return leases;
   }
 
-  /** Resolves when something may have become available. */
-  waitForWork(): Promise<void> {
-    return new Promise((resolve) => this.takers.push(resolve));
+  /** Resolves when something may have become available, or when `signal` aborts. */
+  waitForWork(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const wake = () => {
+        this.takers.delete(wake);
+        signal.removeEventListener('abort', wake);
+        resolve();
+      };
+      this.takers.add(wake);
+      signal.addEventListener('abort', wake, { once: true });
+    });
   }
 
   notify(): void {
-    for (const wake of this.takers.splice(0)) wake();
+    for (const wake of [...this.takers]) wake();
   }
 
   ack(offset: number): void {
     if (!this.inFlight.delete(offset)) return;
     this.deliveries.delete(offset);
-    this.unblock(offset);
+    this.release(offset);
   }
 
-  /** Gives a record back; its key stays blocked until it is ready again, so nothing of that key overtakes it. */
-  nack(offset: number, delayMs: number): void {
+  /** Gives a record back for immediate redelivery, ahead of everything newer. */
+  nack(offset: number): void {
     if (!this.inFlight.delete(offset)) return;
-    const requeue = () => {
-      insertSorted(this.ready, offset);
-      this.unblock(offset);
-    };
-    if (delayMs <= 0) {
-      requeue();
-      return;
-    }
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      requeue();
-    }, delayMs);
-    timer.unref();
-    this.timers.add(timer);
+    insertSorted(this.ready, offset);
+    this.release(offset);
   }
 
-  dispose(): void {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    this.notify();
+  /** The oldest offset this group still needs: unread, handed out, or waiting for redelivery. */
+  get lowWatermark(): number {
+    let low = this.cursor;
+    for (const offset of this.inFlight) low = Math.min(low, offset);
+    if (this.ready.length > 0) low = Math.min(low, this.ready[0] as number);
+    return low;
   }
 
   private lease(record: StoredRecord): Lease {
     this.inFlight.add(record.offset);
-    if (record.key !== undefined) this.blockedKeys.set(record.key, record.offset);
-    const attempt = (this.deliveries.get(record.offset) ?? 0) + 1;
-    this.deliveries.set(record.offset, attempt);
-    return { record, attempt };
+    if (record.key !== undefined) this.leasedKeys.add(record.key);
+    const deliveryCount = (this.deliveries.get(record.offset) ?? 0) + 1;
+    this.deliveries.set(record.offset, deliveryCount);
+    return { record, deliveryCount };
   }
 
-  private isBlocked(record: StoredRecord): boolean {
-    return record.key !== undefined && this.blockedKeys.has(record.key);
+  private isLeased(record: StoredRecord): boolean {
+    return record.key !== undefined && this.leasedKeys.has(record.key);
   }
 
-  private unblock(offset: number): void {
-    const record = this.topic.at(offset);
-    if (record?.key !== undefined && this.blockedKeys.get(record.key) === offset) this.blockedKeys.delete(record.key);
+  private release(offset: number): void {
+    const key = this.topic.at(offset)?.key;
+    if (key !== undefined) this.leasedKeys.delete(key);
     this.notify();
   }
 }
@@ -137,14 +131,26 @@ export class TopicLog {
     this.records.push(record);
   }
 
+  /** The oldest offset any group still needs; without groups, nothing is needed. */
+  get lowWatermark(): number {
+    let low = this.nextOffset;
+    for (const group of this.groups.values()) low = Math.min(low, group.lowWatermark);
+    return low;
+  }
+
+  /** Records some group has not consumed yet. */
+  get backlog(): number {
+    return this.nextOffset - this.lowWatermark;
+  }
+
   /**
-   * Drops the oldest records beyond `limit`; groups that had not read them skip ahead. Trims only
-   * once the excess reaches a tenth of the limit: removing from the front of an array costs the whole
-   * array, so doing it on every send would make publishing O(retained).
+   * Drops the oldest records beyond `keep`, but never one a group still needs: consumed history is
+   * bounded, unconsumed records are not. Trims only once the excess reaches a tenth of `keep`:
+   * removing from the front of an array costs the whole array.
    */
-  trim(limit: number): void {
-    const excess = this.records.length - limit;
-    if (excess <= Math.max(1, Math.floor(limit / 10))) return;
+  trim(keep: number): void {
+    const excess = Math.min(this.records.length - keep, this.lowWatermark - this.firstOffset);
+    if (excess <= Math.max(1, Math.floor(keep / 10))) return;
     this.records.splice(0, excess);
     this.firstOffset += excess;
   }
@@ -160,10 +166,6 @@ export class TopicLog {
 
   notifyAll(): void {
     for (const group of this.groups.values()) group.notify();
-  }
-
-  dispose(): void {
-    for (const group of this.groups.values()) group.dispose();
   }
 }
 
@@ -182,7 +184,7 @@ export class MemoryBroker {
 
   delete(name: string): boolean {
     const topic = this.topics.get(name);
-    topic?.dispose();
+    topic?.notifyAll();
     return this.topics.delete(name);
   }
 }

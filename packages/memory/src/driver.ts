@@ -2,19 +2,28 @@ import {
   type Capabilities,
   type CreateTopicOptions,
   type Driver,
-  type DriverSubscribeOptions,
-  type DriverSubscription,
+  type ErrorClassification,
   EventportError,
+  type IncomingRecord,
   type OutgoingRecord,
-  type RecordSink,
+  type Receiver,
+  type ReceiverOptions,
+  SENT,
+  type SendResult,
 } from '@eventport/core';
-import { type Group, type Lease, MemoryBroker } from './broker.js';
+import { type Group, MemoryBroker, type TopicLog } from './broker.js';
 
 export interface MemoryOptions {
   /** Share a broker between adapters (default: one per process, like a server every client talks to). */
   broker?: MemoryBroker;
-  /** Records kept per topic for replay (at least this many, up to 10% more); older ones are dropped. Default 100,000. */
+  /** Consumed records kept per topic for replay (fromBeginning). Default 100,000. */
   retainPerTopic?: number;
+  /**
+   * Most records a topic keeps that some group has not consumed yet. A publish beyond it fails with
+   * RESOURCE_EXHAUSTED (retried, then reported) until the lagging group catches up: memory never
+   * drops an unconsumed message. Default 1,000,000.
+   */
+  maxBacklogPerTopic?: number;
 }
 
 const processBroker = new MemoryBroker();
@@ -23,6 +32,7 @@ export const MEMORY_CAPABILITIES: Capabilities = {
   orderingKeys: true,
   consumerGroups: true,
   replayFromStart: true,
+  // Per process: unconsumed records are never dropped (publish pushes back instead), but die with the process.
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
@@ -30,34 +40,44 @@ export const MEMORY_CAPABILITIES: Capabilities = {
   maxPayloadBytes: 64 * 1024 * 1024,
 };
 
+interface MemoryRecord extends IncomingRecord {
+  offset: number;
+}
+
 export class MemoryDriver implements Driver {
   readonly backend = 'memory';
   readonly capabilities = MEMORY_CAPABILITIES;
   private readonly broker: MemoryBroker;
   private readonly retainPerTopic: number;
+  private readonly maxBacklogPerTopic: number;
 
   constructor(options: MemoryOptions = {}) {
     this.broker = options.broker ?? processBroker;
     this.retainPerTopic = options.retainPerTopic ?? 100_000;
+    this.maxBacklogPerTopic = options.maxBacklogPerTopic ?? 1_000_000;
   }
 
   async connect(): Promise<void> {}
   async disconnect(): Promise<void> {}
   async ping(): Promise<void> {}
 
-  async send(topic: string, records: readonly OutgoingRecord[]): Promise<void> {
+  async send(topic: string, records: readonly OutgoingRecord[]): Promise<SendResult[]> {
     const log = this.broker.topic(topic);
-    for (const record of records) {
+    const results = records.map((record): SendResult => {
+      if (log.backlog >= this.maxBacklogPerTopic)
+        return { ok: false, error: backlogFull(topic, this.maxBacklogPerTopic) };
       // Copies, so a caller mutating its buffer or headers later cannot change what was "sent".
       log.append(record.key, { ...record.headers }, Buffer.from(record.body));
-    }
+      return SENT;
+    });
     log.trim(this.retainPerTopic);
     log.notifyAll();
+    return results;
   }
 
-  async subscribe(topic: string, options: DriverSubscribeOptions, sink: RecordSink): Promise<DriverSubscription> {
-    const group = this.broker.topic(topic).group(options.group, options.fromBeginning);
-    return new MemberLoop(group, sink);
+  async openReceiver(topic: string, options: ReceiverOptions): Promise<Receiver<MemoryRecord>> {
+    const log = this.broker.topic(topic);
+    return new MemoryReceiver(log, log.group(options.group, options.fromBeginning));
   }
 
   async createTopic(topic: string, _options: CreateTopicOptions): Promise<void> {
@@ -73,61 +93,68 @@ export class MemoryDriver implements Driver {
     return [...this.broker.topics.keys()].sort();
   }
 
+  classify(error: unknown): ErrorClassification {
+    if (error instanceof EventportError) return { code: error.code, retryable: error.retryable };
+    return { code: 'INTERNAL', retryable: false };
+  }
+
   native(): MemoryBroker {
     return this.broker;
   }
 }
 
-/** One subscriber of a group: takes records while it runs; what it leaves unsettled goes back on close. */
-class MemberLoop implements DriverSubscription {
-  private stopped = false;
-  private readonly unsettled = new Map<number, Lease>();
-  private readonly loop: Promise<void>;
+function backlogFull(topic: string, limit: number): EventportError {
+  return new EventportError(
+    'RESOURCE_EXHAUSTED',
+    `memory topic "${topic}" holds ${limit} records a consumer group has not consumed yet; ` +
+      'publishing waits for the slowest group (raise maxBacklogPerTopic, or consume faster)',
+  );
+}
+
+/** One member of a group: what it leaves unsettled goes back to the group when it closes. */
+class MemoryReceiver implements Receiver<MemoryRecord> {
+  private readonly unsettled = new Set<number>();
+  private closed = false;
 
   constructor(
+    private readonly log: TopicLog,
     private readonly group: Group,
-    private readonly sink: RecordSink,
-  ) {
-    this.loop = this.run();
+  ) {}
+
+  async receive(max: number, signal: AbortSignal): Promise<MemoryRecord[]> {
+    while (!this.closed && !signal.aborted) {
+      const leases = this.group.take(max);
+      if (leases.length > 0) {
+        // Room below the backlog limit may have opened for a publisher.
+        this.log.trim(Number.POSITIVE_INFINITY);
+        return leases.map(({ record, deliveryCount }) => {
+          this.unsettled.add(record.offset);
+          const delivered: MemoryRecord = {
+            id: String(record.offset),
+            offset: record.offset,
+            headers: { ...record.headers },
+            body: record.body,
+            deliveryCount,
+            meta: { offset: record.offset },
+          };
+          if (record.key !== undefined) delivered.key = record.key;
+          return delivered;
+        });
+      }
+      await this.group.waitForWork(signal);
+    }
+    return [];
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.group.notify();
-    await this.loop;
+  async settle(acks: readonly MemoryRecord[], nacks: readonly MemoryRecord[]): Promise<void> {
+    for (const { offset } of acks) if (this.unsettled.delete(offset)) this.group.ack(offset);
+    for (const { offset } of nacks) if (this.unsettled.delete(offset)) this.group.nack(offset);
   }
 
   async close(): Promise<void> {
-    await this.stop();
-    for (const lease of this.unsettled.values()) this.group.nack(lease.record.offset, 0);
+    this.closed = true;
+    for (const offset of this.unsettled) this.group.nack(offset);
     this.unsettled.clear();
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      const lease = this.group.tryTake();
-      if (!lease) {
-        await this.group.waitForWork();
-        continue;
-      }
-      await this.sink(this.deliver(lease));
-    }
-  }
-
-  private deliver(lease: Lease) {
-    const { record, attempt } = lease;
-    this.unsettled.set(record.offset, lease);
-    const settle = (action: (offset: number) => void) => async () => {
-      if (this.unsettled.delete(record.offset)) action(record.offset);
-    };
-    return {
-      key: record.key,
-      headers: { ...record.headers },
-      body: record.body,
-      attempt,
-      meta: { offset: record.offset },
-      ack: settle((offset) => this.group.ack(offset)),
-      nack: async (delayMs: number) => settle((offset) => this.group.nack(offset, delayMs))(),
-    };
+    this.group.notify();
   }
 }

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import type {
   ConsumeOptions,
   EventAdapter,
@@ -12,20 +11,16 @@ import type {
 import type { Capabilities } from '../capabilities.js';
 import { type Codec, jsonCodec } from '../codec.js';
 import { correlationHeaders } from '../context.js';
-import type { CreateTopicOptions, Driver, IncomingRecord, OutgoingRecord } from '../driver.js';
-import { describeError, type ErrorCode, EventportError, toEventportError } from '../errors.js';
+import { DEFAULT_DEADLINES, type Deadlines, withDeadline } from '../deadline.js';
+import type { CreateTopicOptions, Driver, ErrorClassification, IncomingRecord, OutgoingRecord } from '../driver.js';
+import { describeError, EventportError, toEventportError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
-import {
-  type EventMessage,
-  type PublishInput,
-  PublishInputSchema,
-  RESERVED_HEADERS,
-  type ReceivedMessage,
-  TopicSchema,
-} from '../message.js';
+import { type EventMessage, type PublishInput, PublishInputSchema, RESERVED_HEADERS, TopicSchema } from '../message.js';
+import { backoffDelay, pause } from '../timing.js';
 import { formatZodError } from '../validation.js';
-import { Dispatcher, resolveSubscribeOptions } from './dispatcher.js';
+import { Consumer, type DecodedMessage } from './consumer.js';
 import { messageStream } from './stream.js';
+import { resolveSubscribeOptions } from './subscribe-options.js';
 
 /** Options of the portable layer, the same for every backend. */
 export interface AdapterOptions {
@@ -33,8 +28,13 @@ export interface AdapterOptions {
   codec?: Codec;
   /** Rejects larger encoded bodies on publish; capped by the backend's own limit. */
   maxPayloadBytes?: number;
-  /** Attempts for a publish that fails with a retryable error (connection, timeout, throttling). Default 3. */
+  /**
+   * Attempts for a record whose send fails with a retryable error (connection, timeout, throttling),
+   * within `deadlines.publishMs`. Default 5.
+   */
   publishAttempts?: number;
+  /** Deadlines per kind of call; see DEFAULT_DEADLINES. */
+  deadlines?: Partial<Deadlines>;
 }
 
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
@@ -48,13 +48,14 @@ class PortableAdapter implements EventAdapter {
   private state: State = 'idle';
   private connecting: Promise<void> | undefined;
   private disconnecting: Promise<void> | undefined;
-  private readonly subscriptions = new Set<Subscription>();
+  private readonly subscriptions = new Set<Consumer<unknown>>();
   /** Sends not yet confirmed: disconnect() waits for them so a publish in flight is never cut off. */
   private readonly sending = new Set<Promise<unknown>>();
   private readonly logger: Logger;
   private readonly codec: Codec;
   private readonly maxPayloadBytes: number;
-  private readonly sendPolicy;
+  private readonly publishAttempts: number;
+  private readonly deadlines: Deadlines;
 
   constructor(
     private readonly driver: Driver,
@@ -66,13 +67,8 @@ class PortableAdapter implements EventAdapter {
       options.maxPayloadBytes ?? Number.POSITIVE_INFINITY,
       driver.capabilities.maxPayloadBytes,
     );
-    this.sendPolicy = retry(
-      handleWhen((error) => this.classify(error).retryable),
-      {
-        maxAttempts: Math.max(0, (options.publishAttempts ?? 3) - 1),
-        backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 5_000 }),
-      },
-    );
+    this.publishAttempts = Math.max(1, options.publishAttempts ?? 5);
+    this.deadlines = { ...DEFAULT_DEADLINES, ...options.deadlines };
   }
 
   get backend(): string {
@@ -90,12 +86,16 @@ class PortableAdapter implements EventAdapter {
     this.connecting ??= (async () => {
       this.state = 'connecting';
       try {
-        await this.driver.connect();
+        await withDeadline(this.deadlines.connectMs, `connecting to ${this.backend}`, (signal) =>
+          this.driver.connect(signal),
+        );
         this.state = 'open';
       } catch (error) {
         this.connecting = undefined;
         this.state = 'idle';
-        throw this.wrap(error, 'CONNECTION', `cannot connect to ${this.backend}`);
+        // The client may still be trying: drop it so nothing keeps reconnecting in the background.
+        void this.driver.disconnect().catch(() => undefined);
+        throw this.wrap(error, `cannot connect to ${this.backend}`, 'CONNECTION');
       }
     })();
     return this.connecting;
@@ -110,7 +110,11 @@ class PortableAdapter implements EventAdapter {
       try {
         if (wasUsed) {
           await this.connecting?.catch(() => undefined);
-          await this.driver.disconnect();
+          await withDeadline(this.deadlines.closeMs, `disconnecting from ${this.backend}`, () =>
+            this.driver.disconnect(),
+          ).catch((error: unknown) =>
+            this.logger.warn('disconnect did not finish cleanly', { error: describeError(error) }),
+          );
         }
       } finally {
         this.state = 'closed';
@@ -133,17 +137,12 @@ class PortableAdapter implements EventAdapter {
       records.push(record);
       byTopic.set(message.topic, records);
     }
-    const sent = this.connect().then(() =>
-      Promise.all(
-        [...byTopic].map(([topic, records]) =>
-          this.sendPolicy
-            .execute(() => this.driver.send(topic, records))
-            .catch((error: unknown) => {
-              throw this.wrap(error, 'INTERNAL', `publish of ${records.length} message(s) to "${topic}" failed`);
-            }),
-        ),
-      ),
-    );
+    const sent = withDeadline(this.deadlines.publishMs, `publishing to ${this.backend}`, async (signal) => {
+      await this.connect();
+      await Promise.all([...byTopic].map(([topic, records]) => this.sendAll(topic, records, signal)));
+    }).catch((error: unknown) => {
+      throw this.wrap(error, `publish of ${messages.length} message(s) failed`);
+    });
     this.sending.add(sent);
     try {
       await sent;
@@ -153,37 +152,65 @@ class PortableAdapter implements EventAdapter {
     return messages.map(({ message }) => message);
   }
 
+  /**
+   * Sends `records`, then again only those that failed retryably, with backoff, until all are
+   * accepted, one fails for good, the attempts are used up, or the publish deadline aborts `signal`.
+   */
+  private async sendAll(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<void> {
+    let remaining = records;
+    for (let attempt = 1; ; attempt++) {
+      let failed: Array<{ record: OutgoingRecord; error: unknown }>;
+      try {
+        const results = await this.driver.send(topic, remaining, signal);
+        failed = remaining.flatMap((record, index) => {
+          const result = results[index];
+          if (result?.ok) return [];
+          return [
+            { record, error: result ? result.error : new Error('the driver returned no result for this record') },
+          ];
+        });
+      } catch (error) {
+        failed = remaining.map((record) => ({ record, error }));
+      }
+      if (failed.length === 0) return;
+      const first = failed[0]?.error;
+      const retryable = failed.every(({ error }) => this.classify(error).retryable);
+      if (!retryable || attempt >= this.publishAttempts || signal.aborted) {
+        throw this.wrap(
+          first,
+          `${failed.length} of ${records.length} record(s) to "${topic}" failed after ${attempt} attempt(s)`,
+        );
+      }
+      remaining = failed.map(({ record }) => record);
+      await pause(backoffDelay(attempt, 100, 5_000), signal);
+    }
+  }
+
   async subscribe<T>(topic: string, handler: MessageHandler<T>, options: SubscribeOptions = {}): Promise<Subscription> {
     this.assertUsable('subscribe');
     this.validateTopic(topic);
     const resolved = resolveSubscribeOptions(options, this.logger);
     await this.connect();
-    const dispatcher: Dispatcher<T> = new Dispatcher<T>(
+    const consumer: Consumer<T> = new Consumer<T>(
       topic,
       handler,
       resolved,
-      (record) => this.decode<T>(topic, record),
-      this.logger,
-      () => this.subscriptions.delete(dispatcher),
+      {
+        driver: this.driver,
+        deadlines: this.deadlines,
+        logger: this.logger,
+        wrap: (error, context) => this.wrap(error, context),
+        decode: <M>(record: IncomingRecord, attempt: number) => this.decode<M>(topic, record, attempt),
+      },
+      () => this.subscriptions.delete(consumer as Consumer<unknown>),
     );
     try {
-      dispatcher.attach(
-        await this.driver.subscribe(
-          topic,
-          {
-            group: resolved.group,
-            fromBeginning: resolved.fromBeginning,
-            maxInFlight: resolved.concurrency,
-            onError: resolved.onError,
-          },
-          dispatcher.sink,
-        ),
-      );
+      await consumer.start();
     } catch (error) {
-      throw this.wrap(error, 'INTERNAL', `subscribe to "${topic}" failed`);
+      throw this.wrap(error, `subscribe to "${topic}" failed`);
     }
-    this.subscriptions.add(dispatcher);
-    return dispatcher;
+    this.subscriptions.add(consumer as Consumer<unknown>);
+    return consumer;
   }
 
   consume<T>(topic: string, options: ConsumeOptions = {}): MessageStream<T> {
@@ -195,26 +222,32 @@ class PortableAdapter implements EventAdapter {
 
   createTopic(topic: string, options: CreateTopicOptions = {}): Promise<void> {
     this.validateTopic(topic);
-    return this.admin('createTopic', () => this.driver.createTopic(topic, options), topic);
+    return this.admin('createTopic', (signal) => this.driver.createTopic(topic, options, signal), topic);
   }
 
   deleteTopic(topic: string): Promise<void> {
     this.validateTopic(topic);
-    return this.admin('deleteTopic', () => this.driver.deleteTopic(topic), topic);
+    return this.admin('deleteTopic', (signal) => this.driver.deleteTopic(topic, signal), topic);
   }
 
   listTopics(): Promise<string[]> {
-    return this.admin('listTopics', () => this.driver.listTopics());
+    return this.admin('listTopics', (signal) => this.driver.listTopics(signal));
   }
 
   async health(): Promise<HealthStatus> {
     const started = performance.now();
+    const subscriptions = [...this.subscriptions].map((subscription) => subscription.state);
+    const ready = subscriptions.every((subscription) => subscription.state === 'running');
     try {
-      await this.connect();
-      await this.driver.ping();
-      return { ok: true, backend: this.backend, latencyMs: Math.round((performance.now() - started) * 100) / 100 };
+      await withDeadline(this.deadlines.healthMs, `health check of ${this.backend}`, async (signal) => {
+        await this.connect();
+        await this.driver.ping(signal);
+      });
+      const latencyMs = Math.round((performance.now() - started) * 100) / 100;
+      return { ok: true, ready, backend: this.backend, latencyMs, subscriptions };
     } catch (error) {
-      return { ok: false, backend: this.backend, error: describeError(error) };
+      const reason = this.wrap(error, `${this.backend} is not reachable`);
+      return { ok: false, ready: false, backend: this.backend, error: reason.message, subscriptions };
     }
   }
 
@@ -223,7 +256,7 @@ class PortableAdapter implements EventAdapter {
     return this.driver.native();
   }
 
-  private async admin<R>(operation: string, run: () => Promise<R>, topic?: string): Promise<R> {
+  private async admin<R>(operation: string, run: (signal: AbortSignal) => Promise<R>, topic?: string): Promise<R> {
     this.assertUsable(operation);
     if (!this.capabilities.topicAdmin) {
       throw new EventportError(
@@ -231,11 +264,13 @@ class PortableAdapter implements EventAdapter {
         `${this.backend} does not support ${operation} (capabilities.topicAdmin is false)`,
       );
     }
-    await this.connect();
     try {
-      return await run();
+      return await withDeadline(this.deadlines.adminMs, `${operation} on ${this.backend}`, async (signal) => {
+        await this.connect();
+        return run(signal);
+      });
     } catch (error) {
-      throw this.wrap(error, 'INTERNAL', `${operation}${topic ? ` "${topic}"` : ''} failed`);
+      throw this.wrap(error, `${operation}${topic ? ` "${topic}"` : ''} failed`);
     }
   }
 
@@ -280,7 +315,7 @@ class PortableAdapter implements EventAdapter {
     return { message, record };
   }
 
-  private decode<T>(topic: string, record: IncomingRecord): Omit<ReceivedMessage<T>, 'ack' | 'nack' | 'group'> {
+  private decode<T>(topic: string, record: IncomingRecord, attempt: number): DecodedMessage<T> {
     const {
       [RESERVED_HEADERS.id]: id,
       [RESERVED_HEADERS.time]: time,
@@ -289,14 +324,14 @@ class PortableAdapter implements EventAdapter {
     } = record.headers;
     const data = this.codec.decode(record.body, contentType) as T;
     const parsedTime = time === undefined ? Number.NaN : Date.parse(time);
-    const message: Omit<ReceivedMessage<T>, 'ack' | 'nack' | 'group'> = {
+    const message: DecodedMessage<T> = {
       // A record from a producer that is not eventport has no ce-id: fall back to the broker's own id.
-      id: id ?? String(record.meta.id ?? randomUUID()),
+      id: id ?? record.id,
       topic,
       data,
       headers,
       timestamp: Number.isNaN(parsedTime) ? Date.now() : parsedTime,
-      attempt: record.attempt,
+      attempt,
       meta: record.meta,
     };
     if (record.key !== undefined) message.key = record.key;
@@ -319,14 +354,17 @@ class PortableAdapter implements EventAdapter {
     );
   }
 
-  private classify(error: unknown): { code: ErrorCode; retryable: boolean } {
+  private classify(error: unknown): ErrorClassification {
     if (error instanceof EventportError) return { code: error.code, retryable: error.retryable };
-    return this.driver.classifyError?.(error) ?? { code: 'INTERNAL', retryable: false };
+    return this.driver.classify(error);
   }
 
-  private wrap(error: unknown, fallback: ErrorCode, context: string): EventportError {
+  /** Wraps a driver error once: classified by the driver, its cause sanitised by the driver (or core). */
+  private wrap(error: unknown, context: string, fallback: ErrorClassification['code'] = 'INTERNAL'): EventportError {
     if (error instanceof EventportError) return error;
-    const { code, retryable } = this.driver.classifyError?.(error) ?? { code: fallback, retryable: false };
-    return toEventportError(error, code, `${context} (${this.backend})`, retryable);
+    const classified = this.driver.classify(error);
+    const code = classified.code === 'INTERNAL' ? fallback : classified.code;
+    const cause = this.driver.sanitize ? this.driver.sanitize(error) : error;
+    return toEventportError(cause, code, `${context} (${this.backend})`, classified.retryable);
   }
 }
