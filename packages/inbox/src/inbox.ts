@@ -94,7 +94,7 @@ export function currentInboxMessage(): { group: string; key: string; id: string 
 }
 
 const isFunction = (value: unknown) => typeof value === 'function';
-const InboxOptionsSchema = z.object({
+const InboxOptionsSchema = z.strictObject({
   store: z.custom<InboxStore<unknown>>(
     (value) =>
       typeof value === 'object' &&
@@ -116,6 +116,7 @@ const InboxOptionsSchema = z.object({
       'must be a prom-client Registry',
     )
     .optional(),
+  logger: z.custom((value) => typeof value === 'object' && value !== null, 'must be a Logger').optional(),
 });
 
 /** Raised inside the store's effect when the handler nacked: the transaction rolls back, nothing is recorded. */

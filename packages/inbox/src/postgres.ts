@@ -1,5 +1,6 @@
-import { consoleLogger, describeError, EventportError, type Logger } from '@eventport/core';
+import { consoleLogger, describeError, EventportError, type Logger, parseOptions } from '@eventport/core';
 import type { Pool, PoolClient } from 'pg';
+import { z } from 'zod';
 import { type CleanupResult, type InboxRetention, type ResolvedRetention, resolveRetention } from './retention.js';
 import type { InboxEntry, InboxOutcome, InboxStore } from './store.js';
 
@@ -14,6 +15,18 @@ export interface PostgresInboxOptions {
   onError?: (error: unknown) => void;
   logger?: Logger;
 }
+
+const PostgresInboxOptionsSchema = z.strictObject({
+  pool: z.custom<Pool>(
+    (value) => typeof (value as Pool | undefined)?.connect === 'function',
+    'must be a pg Pool (every delivery takes one of its connections for its transaction)',
+  ),
+  table: z.string().optional(),
+  // Validated in detail by resolveRetention.
+  retention: z.unknown().optional(),
+  onError: z.custom((value) => typeof value === 'function', 'must be a function').optional(),
+  logger: z.custom((value) => typeof value === 'object' && value !== null, 'must be a Logger').optional(),
+});
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const CLEANUP_CHUNK = 5_000;
@@ -103,9 +116,7 @@ export class PostgresInboxStore implements InboxStore<PoolClient> {
   private closed = false;
 
   constructor(options: PostgresInboxOptions) {
-    if (!options?.pool) {
-      throw new EventportError('INVALID_ARGUMENT', 'PostgresInboxStore needs a pg Pool (options.pool)');
-    }
+    parseOptions(PostgresInboxOptionsSchema, options, 'postgres inbox', 'INVALID_ARGUMENT');
     this.pool = options.pool;
     this.names = inboxTableNames(options.table);
     this.table = options.table;
@@ -122,6 +133,9 @@ export class PostgresInboxStore implements InboxStore<PoolClient> {
 
   async process(entry: InboxEntry, effect: (tx: PoolClient) => Promise<void>): Promise<InboxOutcome> {
     const client = await this.pool.connect();
+    // A connection that drops mid-transaction also fails the query in progress, which is what we
+    // report; unheard, this event would crash the process.
+    client.on('error', ignoreConnectionError);
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -136,6 +150,7 @@ export class PostgresInboxStore implements InboxStore<PoolClient> {
       broken = await rollback(client, error);
       throw error;
     } finally {
+      client.removeListener('error', ignoreConnectionError);
       client.release(broken);
     }
     this.cleanupIfDue();
@@ -243,6 +258,8 @@ export class PostgresInboxStore implements InboxStore<PoolClient> {
       });
   }
 }
+
+function ignoreConnectionError(): void {}
 
 /** Rolls back; a connection that cannot even do that is returned as the error so the pool drops it. */
 async function rollback(client: PoolClient, cause: unknown): Promise<Error | undefined> {

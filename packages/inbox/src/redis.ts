@@ -20,7 +20,7 @@ export interface RedisInboxOptions {
   keyPrefix?: string;
 }
 
-const RedisInboxOptionsSchema = z.object({
+const RedisInboxOptionsSchema = z.strictObject({
   client: z.custom<RedisInboxClient>(
     (value) =>
       typeof value === 'object' &&

@@ -32,7 +32,7 @@ export interface ResolvedRetention {
 }
 
 const RetentionSchema = z
-  .object({
+  .strictObject({
     redeliveryWindowMs: z.number({ error: 'is required: see the per-backend retention rule' }).nonnegative(),
     maxAgeMs: z.number().positive().optional(),
     maxRecords: z.number().int().positive().optional(),
