@@ -137,9 +137,10 @@ export async function migrateEventStore(pool: Pool, schema?: string): Promise<vo
  * continues after the last position it saw can never skip an event that commits later.
  */
 export class PostgresEventStore extends EventStore<PgQueryable> {
+  /** The schema of the store's tables, unquoted. */
+  readonly schema: string;
   readonly tables: EventStoreTables;
   private readonly pool: Pool;
-  private readonly schema: string | undefined;
   private readonly lockName: string;
   private readonly outbox: PostgresEventStoreOptions['outbox'];
 
@@ -149,8 +150,8 @@ export class PostgresEventStore extends EventStore<PgQueryable> {
     }
     super(options);
     this.pool = options.pool;
-    this.schema = options.schema;
     this.tables = eventStoreTables(options.schema);
+    this.schema = options.schema ?? 'eventport';
     this.lockName = `eventport-event-store:${this.tables.schema}`;
     this.outbox = options.outbox;
   }
