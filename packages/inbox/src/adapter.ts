@@ -77,8 +77,13 @@ export class InboxAdapter<Tx = unknown> extends ForwardingAdapter {
     return this.inner.subscribe(topic, this.inbox.handler(handler), options);
   }
 
-  /** A stream's messages are handled in the caller's loop, outside any transaction the inbox could open. */
-  override consume<T = unknown>(topic: string, _options?: ConsumeOptions): MessageStream<T> {
+  /**
+   * Only the dead-letter reader may consume (listDeadLetters and replay on an adapter whose
+   * withDeadLetters is below): a stream's messages are handled in the caller's loop, outside any
+   * transaction the inbox could open.
+   */
+  override consume<T = unknown>(topic: string, options: ConsumeOptions = {}): MessageStream<T> {
+    if (options.group === DLQ_REPLAY_GROUP && this.deadLettersBelow) return this.inner.consume<T>(topic, options);
     throw new EventportError(
       'UNSUPPORTED',
       `consume("${topic}") through withInbox: the inbox needs to run the handler inside its transaction; use subscribe()`,
