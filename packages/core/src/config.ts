@@ -78,7 +78,7 @@ export function loadBackendConfig<S extends z.ZodType>(
       `invalid ${source.name} configuration: ${formatZodError(parsed.error, nameOf, schemaKeys(source.schema))}`,
     );
   }
-  for (const field of source.announceDefaults ?? []) {
+  for (const field of logger ? (source.announceDefaults ?? []) : []) {
     if (field in merged || announced.has(`${source.name}.${field}`)) continue;
     announced.add(`${source.name}.${field}`);
     const variable = source.env[field];

@@ -113,6 +113,9 @@ export class DeadLetterAdapter extends ForwardingAdapter {
       get inFlight() {
         return inner.inFlight;
       },
+      get state() {
+        return inner.state;
+      },
       close() {
         retries.abort();
         activeRetries.delete(retries);
