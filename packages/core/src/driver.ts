@@ -111,6 +111,13 @@ export interface Receiver<R extends IncomingRecord = IncomingRecord> {
    * classified error: the broker redelivers them.
    */
   settle(acks: readonly R[], nacks: readonly R[], signal: AbortSignal): Promise<void>;
+  /**
+   * Optional, for brokers that can redeliver later on their own (a delayed requeue, NATS `nak(delay)`):
+   * give records back now, to be redelivered no sooner than `delayMs`, holding neither a prefetch slot
+   * nor their key meanwhile. Without it, core keeps such a record until the delay is over and nacks it
+   * then, which on a broker that holds a key while its record is out keeps that key blocked.
+   */
+  defer?(records: readonly R[], delayMs: number, signal: AbortSignal): Promise<void>;
   /** Optional: tell the broker records are still being worked on (extend their ack deadline). */
   extend?(records: readonly R[], signal: AbortSignal): Promise<void>;
   /** Stop receiving and release the member. Records still unsettled go back to the broker. */

@@ -22,6 +22,7 @@ export class Group {
   private cursor: number;
   private readonly ready: number[] = [];
   private readonly inFlight = new Set<number>();
+  private readonly delayed = new Set<number>();
   private readonly leasedKeys = new Set<string>();
   private readonly deliveries = new Map<number, number>();
   private readonly takers = new Set<() => void>();
@@ -85,10 +86,23 @@ export class Group {
     this.release(offset);
   }
 
+  /** Gives a record back to be redelivered after `delayMs`; its key is free meanwhile. */
+  defer(offset: number, delayMs: number): void {
+    if (!this.inFlight.delete(offset)) return;
+    this.delayed.add(offset);
+    this.release(offset);
+    setTimeout(() => {
+      if (!this.delayed.delete(offset)) return;
+      insertSorted(this.ready, offset);
+      this.notify();
+    }, delayMs).unref();
+  }
+
   /** The oldest offset this group still needs: unread, handed out, or waiting for redelivery. */
   get lowWatermark(): number {
     let low = this.cursor;
     for (const offset of this.inFlight) low = Math.min(low, offset);
+    for (const offset of this.delayed) low = Math.min(low, offset);
     if (this.ready.length > 0) low = Math.min(low, this.ready[0] as number);
     return low;
   }

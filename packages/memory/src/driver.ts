@@ -151,6 +151,10 @@ class MemoryReceiver implements Receiver<MemoryRecord> {
     for (const { offset } of nacks) if (this.unsettled.delete(offset)) this.group.nack(offset);
   }
 
+  async defer(records: readonly MemoryRecord[], delayMs: number): Promise<void> {
+    for (const { offset } of records) if (this.unsettled.delete(offset)) this.group.defer(offset, delayMs);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const offset of this.unsettled) this.group.nack(offset);

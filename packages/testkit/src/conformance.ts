@@ -208,20 +208,29 @@ export function runConformance(harness: ConformanceHarness): void {
     });
 
     testIf(harness.capabilities.orderingKeys)(
-      '04 order per key: 1,000 messages over 16 keys arrive in order per key',
+      '04 order per key: 1,000 messages over 16 keys arrive in order per key, nacks in the middle included',
       async () => {
         const topic = topicFor('04');
         const tally = new Tally();
-        const seen = new Map<string, number[]>();
+        const handled = new Map<string, number[]>();
+        // Every 50th message fails twice: its key must wait for it, the other keys must not.
+        const failuresLeft = new Map<number, number>(Array.from({ length: 20 }, (_, i) => [i * 50 + 7, 2]));
+        let handledWhileAKeyWaited = 0;
         const subscription = await adapter.subscribe<{ seq: number }>(
           topic,
           (message) => {
-            const list = seen.get(message.key as string) ?? [];
+            const left = failuresLeft.get(message.data.seq) ?? 0;
+            if (left > 0) {
+              failuresLeft.set(message.data.seq, left - 1);
+              throw new Error(`planned failure of ${message.data.seq}`);
+            }
+            if ([...failuresLeft.values()].some((remaining) => remaining > 0)) handledWhileAKeyWaited++;
+            const list = handled.get(message.key as string) ?? [];
             list.push(message.data.seq);
-            seen.set(message.key as string, list);
+            handled.set(message.key as string, list);
             tally.record(message.id);
           },
-          { group: 'g04', concurrency: 8, ...fromStart() },
+          { group: 'g04', concurrency: 8, redeliveryDelayMs: () => 50, ...fromStart() },
         );
         const sent = await adapter.publishBatch(
           Array.from({ length: 1000 }, (_, seq) => ({ topic, key: `k${seq % 16}`, data: { seq } })),
@@ -229,12 +238,14 @@ export function runConformance(harness: ConformanceHarness): void {
         tally.expect(sent.map((message) => message.id));
         await tally.waitForAll(timeoutMs);
         await subscription.close();
-        report('04 order per key', tally);
+        report('04 order per key', tally, `40 nacks; ${handledWhileAKeyWaited} handled while a key waited`);
         expect(tally.missing).toHaveLength(0);
+        expect([...failuresLeft.values()].every((remaining) => remaining === 0)).toBe(true);
         let outOfOrder = 0;
-        for (const list of seen.values())
+        for (const list of handled.values())
           for (let i = 1; i < list.length; i++) if ((list[i] as number) < (list[i - 1] as number)) outOfOrder++;
         expect(outOfOrder).toBe(0);
+        expect(handledWhileAKeyWaited).toBeGreaterThan(0);
       },
     );
 
@@ -505,6 +516,45 @@ export function runConformance(harness: ConformanceHarness): void {
         invalid.every(({ error }) => error instanceof InvalidMessageError && error.code === 'INVALID_MESSAGE'),
       ).toBe(true);
       expect(invalid.map(({ body }) => body).sort()).toEqual(['{"amount":"not a number"}', '{not json'].sort());
+    });
+
+    test('21 poison does not stall: 6 undecodable among 200 valid at concurrency 8, no onInvalid', async () => {
+      const topic = topicFor('21');
+      const garbage: Codec = {
+        encode: () => ({ body: Buffer.from('{not json'), contentType: 'application/json' }),
+        decode: jsonCodec.decode,
+      };
+      const rogue = await open({ codec: garbage });
+      const tally = new Tally();
+      const errors: unknown[] = [];
+      const start = await startPosition(topic, 'g21');
+      const subscription = await adapter.subscribe(topic, (message) => tally.record(message.id), {
+        group: 'g21',
+        concurrency: 8,
+        redeliveryDelayMs: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+        onError: (error) => errors.push(error),
+        ...start,
+      });
+      const sent: EventMessage[] = [];
+      for (let chunk = 0; chunk < 6; chunk++) {
+        await rogue.publish({ topic, data: 'poison', key: `k${chunk}` });
+        sent.push(
+          ...(await adapter.publishBatch(
+            Array.from({ length: chunk < 5 ? 34 : 30 }, (_, n) => ({
+              topic,
+              key: `k${(chunk * 34 + n) % 6}`,
+              data: { n },
+            })),
+          )),
+        );
+      }
+      expect(sent).toHaveLength(200);
+      tally.expect(sent.map((message) => message.id));
+      await tally.waitForAll(timeoutMs);
+      await subscription.close();
+      report('21 poison does not stall', tally, `${errors.length} invalid deliveries reported through onError`);
+      expect(tally.missing).toHaveLength(0);
+      expect(errors.some((error) => error instanceof InvalidMessageError)).toBe(true);
     });
 
     test('14 closed handles: typed errors after disconnect, double close is safe', async () => {

@@ -320,8 +320,13 @@ export class Consumer<T> implements Subscription {
   private async fail(held: Held, delayMs: number): Promise<void> {
     const retryInPlace = this.ordered && held.ownsKey;
     this.releaseSlot(held);
+    if (!retryInPlace) {
+      this.releaseKey(held);
+      await this.backOff(held, delayMs);
+      return;
+    }
     const waited = await pause(delayMs, this.stopController.signal);
-    if (waited && retryInPlace && !this.stopping && !held.member.retired) {
+    if (waited && !this.stopping && !held.member.retired) {
       held.attempt += 1;
       this.run(held);
       return;
@@ -363,7 +368,27 @@ export class Consumer<T> implements Subscription {
     }
     // Poison must not stall what comes after it: its key is released now, and it backs off on its own.
     this.leave(held);
-    await pause(this.options.redeliveryDelayMs(held.attempt), this.stopController.signal);
+    await this.backOff(held, this.options.redeliveryDelayMs(held.attempt));
+  }
+
+  /** Gives a record back to the broker no sooner than `delayMs`: deferred by the broker where it can, else waited out here. */
+  private async backOff(held: Held, delayMs: number): Promise<void> {
+    const { receiver } = held.member;
+    if (receiver.defer && delayMs > 0 && !this.stopping && !held.settled) {
+      held.settled = true;
+      const { deadlines, driver } = this.context;
+      try {
+        await withDeadline(deadlines.settleMs, `deferring a record of "${this.topic}" (${driver.backend})`, (signal) =>
+          (receiver.defer as NonNullable<Receiver['defer']>)([held.record], delayMs, signal),
+        );
+      } catch (error) {
+        this.options.onError(this.context.wrap(error, `deferring a record of "${this.topic}" failed`));
+      } finally {
+        this.forget(held.member, 1);
+      }
+      return;
+    }
+    await pause(delayMs, this.stopController.signal);
     await this.settle(held, 'nack');
   }
 
@@ -437,11 +462,16 @@ export class Consumer<T> implements Subscription {
       // Unsettled records are not lost: the broker delivers them again.
       this.options.onError(this.context.wrap(error, `settling ${count} record(s) of "${this.topic}" failed`));
     } finally {
-      member.held -= count;
-      this.unsettled -= count;
-      this.wake();
-      if (member.retired && member.held === 0) void this.closeMember(member);
+      this.forget(member, count);
     }
+  }
+
+  /** `count` records of `member` are settled (or given back): room for more, and a retired member may close. */
+  private forget(member: Member, count: number): void {
+    member.held -= count;
+    this.unsettled -= count;
+    this.wake();
+    if (member.retired && member.held === 0) void this.closeMember(member);
   }
 
   /** A failed receiver gets no new work; it is closed once its records are settled (now, if it holds none). */
