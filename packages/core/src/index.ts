@@ -55,7 +55,14 @@ export {
   registerBackend,
 } from './factory.js';
 export { ForwardingAdapter, findDecorator } from './forwarding.js';
-export { consoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
+export {
+  consoleLogger,
+  type FieldsFirstLogger,
+  fieldsFirst,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from './logger.js';
 export {
   type BackendMeta,
   type EventMessage,

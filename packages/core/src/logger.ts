@@ -26,3 +26,22 @@ function parseLevel(value: string | undefined): LogLevel {
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The shape of pino, bunyan and other loggers that take the fields first: `log.warn({ topic }, 'message')`. */
+export interface FieldsFirstLogger {
+  debug(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+/**
+ * Adapts a fields-first logger (pino, bunyan) to eventport's message-first `Logger`:
+ * `createAdapter(type, { logger: fieldsFirst(pino()) })`. Winston and console take the message first and
+ * fit as they are. Fields are redacted on the way.
+ */
+export function fieldsFirst(target: FieldsFirstLogger): Logger {
+  const forward = (level: keyof FieldsFirstLogger) => (message: string, fields?: Record<string, unknown>) =>
+    target[level](JSON.parse(redact(JSON.stringify(fields ?? {}))) as Record<string, unknown>, redact(message));
+  return { debug: forward('debug'), info: forward('info'), warn: forward('warn'), error: forward('error') };
+}
