@@ -68,7 +68,9 @@ describe('eventport on memory', () => {
     expect(JSON.parse(health.stdout)).toMatchObject({ ok: true, backend: 'memory' });
     const unknown = await eventport(['health', '--backend', 'nope']);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/UNKNOWN_BACKEND: EVENT_TYPE="nope" is not a known backend; use one of/);
+    expect(unknown.stderr).toMatch(
+      /BACKEND_NOT_INSTALLED: EVENT_TYPE=nope needs @eventport\/nope, which is not installed — npm install @eventport\/nope/,
+    );
     const usage = await eventport(['publish'], { env });
     expect(usage.code).toBe(2);
     const badHeader = await eventport(['publish', 't', '1', '-H', 'novalue'], { env });
@@ -119,6 +121,10 @@ describe.each([
     again.child.kill('SIGINT');
     expect(await again.exited).toBe(130);
     expect(again.lines).toEqual([]);
+    const terminated = tail([topic, '--group', 'cli-tail'], env);
+    await sleep(1_500);
+    terminated.child.kill('SIGTERM');
+    expect(await terminated.exited).toBe(143);
   }, 60_000);
 
   test('topics create, list and delete, or fail with UNSUPPORTED where the backend declares no topic admin', async () => {
