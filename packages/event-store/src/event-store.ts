@@ -1,4 +1,11 @@
-import { consoleLogger, EventportError, type Logger, parseOptions, type VersionedEvent } from '@eventport/core';
+import {
+  consoleLogger,
+  EventportError,
+  formatZodError,
+  type Logger,
+  parseOptions,
+  type VersionedEvent,
+} from '@eventport/core';
 import { z } from 'zod';
 import { type EncodedEvent, EventCodec, type RawEvent, StreamIdSchema } from './encoding.js';
 import {
@@ -94,7 +101,12 @@ export abstract class EventStore<Tx = never> {
 
   constructor(options: EventStoreOptions = {}) {
     this.codec = new EventCodec(options.events);
-    this.pageSize = parseOptions(z.object({ pageSize: positiveInt.default(500) }), options, 'event store').pageSize;
+    this.pageSize = parseOptions(
+      z.object({ pageSize: positiveInt.default(500) }),
+      options,
+      'event store',
+      'INVALID_ARGUMENT',
+    ).pageSize;
     this.logger = options.logger ?? consoleLogger();
   }
 
@@ -137,13 +149,8 @@ export abstract class EventStore<Tx = never> {
     events: NewEvent | readonly NewEvent[],
     options: AppendOptions<Tx> = {},
   ): Promise<AppendResult> {
-    const id = parseOptions(StreamIdSchema, streamId, 'append stream id', 'INVALID_ARGUMENT');
-    const expected = parseOptions(
-      ExpectedVersionSchema,
-      options.expectedVersion ?? 'any',
-      'expectedVersion',
-      'INVALID_ARGUMENT',
-    );
+    const id = parseArgument(StreamIdSchema, streamId, 'stream id');
+    const expected = parseArgument(ExpectedVersionSchema, options.expectedVersion ?? 'any', 'expectedVersion');
     const list: readonly NewEvent[] = Array.isArray(events) ? events : [events as NewEvent];
     const encoded = list.map((event, index) => this.codec.encode(event, index));
     const result = await this.write(id, encoded, expected, options.transaction);
@@ -261,7 +268,7 @@ export abstract class EventStore<Tx = never> {
    * batches, each batch and its checkpoint in one transaction, then follows new events.
    */
   project(name: string, handler: ProjectionHandler<Tx>, options: ProjectOptions<Tx> = {}): Projection {
-    parseOptions(z.string().min(1).max(200), name, 'projection name', 'INVALID_ARGUMENT');
+    parseArgument(z.string().min(1).max(200), name, 'projection name');
     if (this.projections.get(name)?.running) {
       throw new EventportError('ALREADY_EXISTS', `projection "${name}" is already running in this store`);
     }
@@ -307,6 +314,12 @@ export abstract class EventStore<Tx = never> {
       },
     };
   }
+}
+
+function parseArgument<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new EventportError('INVALID_ARGUMENT', `invalid ${what}: ${formatZodError(parsed.error)}`);
+  return parsed.data;
 }
 
 async function* filtered(

@@ -1,5 +1,7 @@
 import { type PgQueryable, PostgresEventStore } from '@eventport/event-store';
 import { PostgresOutboxStore } from '@eventport/outbox';
+import { describe, expect, it } from '@jest/globals';
+import { Pool } from 'pg';
 import { PostgresTestDatabase } from './postgres-harness';
 import { describeEventStore } from './store-suite';
 
@@ -18,4 +20,27 @@ describeEventStore<PgQueryable>('postgres', async () => {
     },
     close: () => database.close(),
   };
+});
+
+describe('postgres store specifics', () => {
+  it('reports an unreachable database as a retryable CONNECTION error', async () => {
+    const pool = new Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/test', connectionTimeoutMillis: 2_000 });
+    const store = new PostgresEventStore({ pool, schema: 'unreachable' });
+    try {
+      await expect(store.append('s', { type: 'T', data: 1 })).rejects.toMatchObject({
+        code: 'CONNECTION',
+        retryable: true,
+      });
+      await expect(store.headPosition()).rejects.toMatchObject({ code: 'CONNECTION' });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('refuses a missing pool and a schema that is not a plain identifier', () => {
+    expect(() => new PostgresEventStore({} as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => new PostgresEventStore({ pool: new Pool(), schema: 'a"; DROP TABLE x; --' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
 });
