@@ -1,9 +1,5 @@
-import { type ErrorCode, EventportError } from '@eventport/core';
+import { EventportError } from '@eventport/core';
 import type { ExpectedVersion } from './types.js';
-
-// CORE-NEEDS-CONFLICT: @eventport/core's ERROR_CODES has no 'CONFLICT' yet. Until it does, this one
-// cast gives ConcurrencyError its stable code; delete the cast once core lists 'CONFLICT'.
-const CONFLICT = 'CONFLICT' as string as ErrorCode;
 
 /**
  * An append found the stream at another version than it expected: someone else wrote first. Load
@@ -17,7 +13,7 @@ export class ConcurrencyError extends EventportError {
     readonly actualVersion: number,
   ) {
     super(
-      CONFLICT,
+      'CONFLICT',
       `stream "${streamId}" is at version ${actualVersion}, the append expected ${describeExpected(expectedVersion)}`,
       // Retrying the same append fails the same way; the caller must re-read first.
       { retryable: false },
