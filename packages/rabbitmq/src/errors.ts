@@ -1,64 +1,57 @@
-import type { ErrorCode } from '@eventport/core';
+import { type ErrorClassification, EventportError } from '@eventport/core';
 
-export interface Classification {
-  code: ErrorCode;
-  retryable: boolean;
-}
+const retry = (code: ErrorClassification['code']): ErrorClassification => ({ code, retryable: true });
+const fail = (code: ErrorClassification['code']): ErrorClassification => ({ code, retryable: false });
 
-/** AMQP 0-9-1 reply codes (spec section 1.2 "constants") and what they mean to a caller. */
-const REPLY_CODES: Readonly<Record<number, Classification>> = {
-  311: { code: 'PAYLOAD_TOO_LARGE', retryable: false }, // CONTENT_TOO_LARGE
-  313: { code: 'RESOURCE_EXHAUSTED', retryable: true }, // NO_CONSUMERS
-  320: { code: 'CONNECTION', retryable: true }, // CONNECTION_FORCED: broker shutting down or an operator closed us
-  402: { code: 'INVALID_CONFIG', retryable: false }, // INVALID_PATH: the vhost does not exist
-  403: { code: 'PERMISSION_DENIED', retryable: false }, // ACCESS_REFUSED (also bad credentials)
-  404: { code: 'NOT_FOUND', retryable: false },
-  405: { code: 'RESOURCE_EXHAUSTED', retryable: true }, // RESOURCE_LOCKED: an exclusive consumer holds the queue
-  406: { code: 'INVALID_ARGUMENT', retryable: false }, // PRECONDITION_FAILED, e.g. a queue declared with other arguments
-  501: { code: 'INTERNAL', retryable: true }, // FRAME_ERROR
-  502: { code: 'INTERNAL', retryable: false }, // SYNTAX_ERROR
-  503: { code: 'INTERNAL', retryable: false }, // COMMAND_INVALID
-  504: { code: 'CONNECTION', retryable: true }, // CHANNEL_ERROR
-  505: { code: 'INTERNAL', retryable: false }, // UNEXPECTED_FRAME
-  506: { code: 'RESOURCE_EXHAUSTED', retryable: true }, // RESOURCE_ERROR
-  530: { code: 'PERMISSION_DENIED', retryable: false }, // NOT_ALLOWED, e.g. no access to the vhost
-  540: { code: 'UNSUPPORTED', retryable: false }, // NOT_IMPLEMENTED
-  541: { code: 'INTERNAL', retryable: true }, // INTERNAL_ERROR, seen while a restarted node recovers its queues
+/** AMQP 0-9-1 reply codes (spec 1.2 "constants") and what they mean to a caller. */
+const REPLY_CODES: Readonly<Record<number, ErrorClassification>> = {
+  311: fail('PAYLOAD_TOO_LARGE'), // CONTENT_TOO_LARGE
+  313: retry('RESOURCE_EXHAUSTED'), // NO_CONSUMERS
+  320: retry('CONNECTION'), // CONNECTION_FORCED: broker stopping, or an operator closed us
+  402: fail('INVALID_CONFIG'), // INVALID_PATH: no such vhost
+  403: fail('PERMISSION_DENIED'), // ACCESS_REFUSED, also bad credentials
+  404: fail('NOT_FOUND'),
+  405: retry('RESOURCE_EXHAUSTED'), // RESOURCE_LOCKED: an exclusive consumer holds the queue
+  406: fail('INVALID_ARGUMENT'), // PRECONDITION_FAILED, e.g. a queue declared with other arguments
+  // Frame and internal errors close the connection: a new one can succeed (541 is also what a node
+  // recovering its quorum queues after a restart answers).
+  501: retry('CONNECTION'),
+  502: retry('CONNECTION'),
+  503: retry('CONNECTION'),
+  504: retry('CONNECTION'),
+  505: retry('CONNECTION'),
+  506: retry('RESOURCE_EXHAUSTED'), // RESOURCE_ERROR
+  530: fail('PERMISSION_DENIED'), // NOT_ALLOWED, e.g. no access to the vhost
+  540: fail('UNSUPPORTED'), // NOT_IMPLEMENTED
+  541: retry('CONNECTION'), // INTERNAL_ERROR
 };
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-]);
-
-/** "Channel closed by server: 404 (NOT-FOUND) with message ..." and the handshake errors, which carry no code field. */
+/** "Channel closed by server: 404 (NOT-FOUND) with message ..." and handshake errors carry the code only in the text. */
 const REPLY_IN_MESSAGE = /\b([3-5]\d\d) \([A-Z-]+\)/;
-/** amqplib's wording when an operation meets a channel or connection that is already gone. */
-const GONE = /^(channel closed|channel ended|connection closed|channel closing|connection closing|socket closed)/i;
+const NETWORK = /\bE(CONNREFUSED|CONNRESET|CONNABORTED|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN|NOTFOUND)\b/;
+/** amqplib's wording for an operation on a channel or connection that is gone. */
+const GONE =
+  /^(channel (closed|ended|closing)|connection (closed|closing)|socket closed|unexpected close|heartbeat timeout)/i;
 
-/** Maps an amqplib / socket error to a portable code; undefined when it is not recognisably an AMQP error. */
-export function classifyAmqpError(error: unknown): Classification | undefined {
+/** Maps an amqplib or socket error, looking through `cause` chains and AggregateErrors, to a portable code. */
+export function classifyAmqpError(error: unknown, depth = 0): ErrorClassification {
+  if (error instanceof EventportError) return { code: error.code, retryable: error.retryable };
   // Duck-typed rather than `instanceof Error`: socket errors can come from another realm (vm, jest).
-  if (typeof error !== 'object' || error === null) return undefined;
-  const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
+  if (typeof error !== 'object' || error === null || depth > 8) return fail('INTERNAL');
+  const { code, name, message, cause, errors } = error as Record<string, unknown>;
+  const text = typeof message === 'string' ? message : '';
   // A body over the broker's max_message_size closes the channel with 406 PRECONDITION_FAILED.
-  if (typeof message === 'string' && /is larger than (configured )?max size/i.test(message)) {
-    return { code: 'PAYLOAD_TOO_LARGE', retryable: false };
+  if (/is larger than (configured )?max size/i.test(text)) return fail('PAYLOAD_TOO_LARGE');
+  const reply = typeof code === 'number' ? code : Number(REPLY_IN_MESSAGE.exec(text)?.[1]);
+  if (REPLY_CODES[reply]) return REPLY_CODES[reply];
+  if ((typeof code === 'string' && NETWORK.test(code)) || NETWORK.test(text)) return retry('CONNECTION');
+  if (name === 'IllegalOperationError' || GONE.test(text)) return retry('CONNECTION');
+  if (/^message nacked/i.test(text)) return retry('RESOURCE_EXHAUSTED');
+  // amqplib 2.3: headers that do not fit its 64 KiB table buffer.
+  if (name === 'RangeError' && /field table/.test(text)) return fail('INVALID_ARGUMENT');
+  for (const inner of [cause, ...(Array.isArray(errors) ? errors : [])]) {
+    const classified = inner === undefined ? undefined : classifyAmqpError(inner, depth + 1);
+    if (classified && classified.code !== 'INTERNAL') return classified;
   }
-  if (typeof code === 'number' && REPLY_CODES[code]) return REPLY_CODES[code];
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) return { code: 'CONNECTION', retryable: true };
-  if (typeof message !== 'string') return undefined;
-  const replyCode = REPLY_IN_MESSAGE.exec(message)?.[1];
-  if (replyCode && REPLY_CODES[Number(replyCode)]) return REPLY_CODES[Number(replyCode)];
-  if (name === 'IllegalOperationError' || GONE.test(message)) return { code: 'CONNECTION', retryable: true };
-  if (/message nacked/i.test(message)) return { code: 'RESOURCE_EXHAUSTED', retryable: true };
-  if (/socket timeout|timed? ?out/i.test(message)) return { code: 'TIMEOUT', retryable: true };
-  return undefined;
+  return fail('INTERNAL');
 }

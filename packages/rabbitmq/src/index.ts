@@ -4,26 +4,34 @@ import {
   consoleLogger,
   createPortableAdapter,
   type EventAdapter,
-  type RabbitMqConfig,
+  type Logger,
+  loadBackendConfig,
 } from '@eventport/core';
 import { RabbitMqDriver } from './driver.js';
-import type { RabbitMqOptions } from './options.js';
+import { type RabbitMqOptions, rabbitMqSchema } from './options.js';
 
-export {
-  RABBITMQ_CAPABILITIES,
-  RabbitMqDriver,
-  type RabbitMqNative,
-  rabbitMqCapabilities,
-} from './driver.js';
+export { RABBITMQ_CAPABILITIES, RabbitMqDriver, type RabbitMqNative, rabbitMqCapabilities } from './driver.js';
 export { classifyAmqpError } from './errors.js';
-export type { QueueType, RabbitMqOptions } from './options.js';
+export { type QueueType, type RabbitMqConfig, type RabbitMqOptions, rabbitMqSchema } from './options.js';
 export { queueName } from './topology.js';
 
-/** Options are validated here, before any connection opens; the URL defaults to RABBITMQ_URL. */
-export function createRabbitMqAdapter(options: RabbitMqOptions & AdapterOptions = {}): EventAdapter {
-  return createPortableAdapter(new RabbitMqDriver(options, options.logger ?? consoleLogger()), options);
+/** A driver on validated options (RABBITMQ_URL unless `url` is given), for tools that drive it directly. */
+export function createRabbitMqDriver(options: RabbitMqOptions = {}, logger: Logger = consoleLogger()): RabbitMqDriver {
+  return new RabbitMqDriver(loadBackendConfig(backend, options, process.env, logger), logger);
 }
 
-export const backend: BackendDefinition<RabbitMqConfig> = {
-  create: (config, options) => createRabbitMqAdapter({ ...(config as RabbitMqOptions), ...options }),
+/** Options are validated here, before any connection opens. */
+export function createRabbitMqAdapter(options: RabbitMqOptions & AdapterOptions = {}): EventAdapter {
+  const { logger, codec, maxPayloadBytes, publishAttempts, deadlines, ...driverOptions } = options;
+  const driver = createRabbitMqDriver(driverOptions, logger ?? consoleLogger());
+  return createPortableAdapter(driver, { logger, codec, maxPayloadBytes, publishAttempts, deadlines });
+}
+
+export const backend: BackendDefinition<typeof rabbitMqSchema> = {
+  name: 'rabbitmq',
+  env: { url: 'RABBITMQ_URL' },
+  schema: rabbitMqSchema,
+  announceDefaults: ['url'],
+  create: (config, options) =>
+    createPortableAdapter(new RabbitMqDriver(config, options.logger ?? consoleLogger()), options),
 };

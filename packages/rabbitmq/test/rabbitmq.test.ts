@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { inspect } from 'node:util';
 import {
   createAdapter,
   type EventAdapter,
@@ -8,8 +10,10 @@ import {
   type ReceivedMessage,
 } from '@eventport/core';
 import {
+  backend,
   classifyAmqpError,
   createRabbitMqAdapter,
+  createRabbitMqDriver,
   queueName,
   RABBITMQ_CAPABILITIES,
   type RabbitMqNative,
@@ -17,7 +21,7 @@ import {
 } from '@eventport/rabbitmq';
 import { eventually, sleep } from '@eventport/testkit';
 import { describe, expect, test } from '@jest/globals';
-import { connect } from 'amqplib';
+import { connect, IllegalOperationError } from 'amqplib';
 import {
   closeConnectionsNamed,
   deleteTopology,
@@ -49,7 +53,7 @@ function open(options: RabbitMqOptions & { publishAttempts?: number; logger?: Lo
 }
 
 async function nativeChannel(adapter: EventAdapter) {
-  const model = await (adapter.native() as RabbitMqNative).publisherConnection();
+  const model = await (adapter.native() as RabbitMqNative).connection();
   return model.createChannel();
 }
 
@@ -60,10 +64,20 @@ keepBrokerSteadyDuringEachTest(async () => {
 
 describe('configuration', () => {
   test('RABBITMQ_URL must be amqp:// or amqps://; the error names the variable', () => {
-    expect(() => loadBackendConfig('rabbitmq', {}, { RABBITMQ_URL: 'http://localhost:5672' })).toThrow(/RABBITMQ_URL/);
-    expect(loadBackendConfig('rabbitmq', {}, { RABBITMQ_URL: 'amqps://u:p@broker.example:5671/prod' }).url).toBe(
+    expect(() => loadBackendConfig(backend, {}, { RABBITMQ_URL: 'http://localhost:5672' })).toThrow(/RABBITMQ_URL/);
+    expect(loadBackendConfig(backend, {}, { RABBITMQ_URL: 'amqps://u:p@broker.example:5671/prod' }).url).toBe(
       'amqps://u:p@broker.example:5671/prod',
     );
+  });
+
+  test('without RABBITMQ_URL the default is announced once, and it carries no credential', () => {
+    const logger = quietLogger();
+    const infos: string[] = [];
+    logger.info = (message, fields) => void infos.push(`${message} ${JSON.stringify(fields)}`);
+    const config = loadBackendConfig(backend, {}, {}, logger);
+    expect(config.url).toBe('amqp://localhost:5672');
+    expect(infos.join('\n')).toMatch(/RABBITMQ_URL is not set/);
+    expect(infos.join('\n')).not.toMatch(/guest|@/);
   });
 
   test('bad options fail with INVALID_CONFIG before any connection opens', () => {
@@ -71,14 +85,21 @@ describe('configuration', () => {
       { queueType: 'stream' as never },
       { queueType: 'classic', deliveryLimit: 5 },
       { deliveryLimit: 0 },
-      { operationTimeoutMs: -1 },
-      { reconnect: { initialDelayMs: 500, maxDelayMs: 100 } },
+      { connectTimeoutMs: 0 },
+      { heartbeatSeconds: -1 },
+      { socketOptions: { recovery: true } },
+      // Reconnects and deadlines are core's now: the old options are unknown keys, and unknown keys fail.
+      { operationTimeoutMs: 1_000 } as never,
+      { reconnect: { initialDelayMs: 500, maxDelayMs: 100 } } as never,
     ];
     for (const options of invalid) {
       expect(() => createRabbitMqAdapter({ url: 'amqp://nowhere.invalid', ...options })).toThrow(
         expect.objectContaining({ code: 'INVALID_CONFIG' }),
       );
     }
+    expect(() => createRabbitMqAdapter({ queueTyp: 'classic' } as never)).toThrow(
+      /"queueTyp" \(did you mean "queueType"\?\)/,
+    );
   });
 
   test('createAdapter("rabbitmq") builds it from RABBITMQ_URL and overrides', async () => {
@@ -89,20 +110,53 @@ describe('configuration', () => {
     expect(await adapter.health()).toMatchObject({ ok: true, backend: 'rabbitmq' });
   });
 
-  test('a wrong password fails with PERMISSION_DENIED and never shows up in the error', async () => {
+  test('a wrong password fails with PERMISSION_DENIED and appears in no error, stack, cause, serialisation, health or log', async () => {
+    const secret = 'not-the-password-s3cret';
     const url = new URL(RABBITMQ_URL);
-    url.password = 'not-the-password-s3cret';
-    const adapter = open({ url: url.toString() });
-    const failure = await adapter.connect().then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(failure).toBeInstanceOf(EventportError);
-    expect(failure).toMatchObject({ code: 'PERMISSION_DENIED', retryable: false });
-    expect(String((failure as Error).message)).not.toContain('not-the-password-s3cret');
+    url.password = secret;
+    const lines: string[] = [];
+    const capture = (message: string, fields?: Record<string, unknown>) =>
+      void lines.push(
+        `${message} ${JSON.stringify(fields ?? {})} ${inspect(fields, { depth: Infinity, showHidden: true })}`,
+      );
+    const logger: Logger = { debug: capture, info: capture, warn: capture, error: capture };
+    const adapter = open({ url: url.toString(), logger, publishAttempts: 2 });
+    const caught = (promise: Promise<unknown>) =>
+      promise.then(
+        () => new Error('expected a failure'),
+        (error: unknown) => error,
+      );
+    const connectFailure = await caught(adapter.connect());
+    expect(connectFailure).toBeInstanceOf(EventportError);
+    expect(connectFailure).toMatchObject({ code: 'PERMISSION_DENIED', retryable: false });
+    const failures = [
+      connectFailure,
+      await caught(adapter.publish({ topic: topicFor('secret'), data: 1 })),
+      await caught(adapter.subscribe(topicFor('secret'), () => undefined, { group: 'g' })),
+    ];
+    for (const failure of failures) expect(failure).toMatchObject({ code: 'PERMISSION_DENIED' });
+    // The raw driver error too: what a tool driving the driver directly would print.
+    const driver = createRabbitMqDriver({ url: url.toString() }, logger);
+    failures.push(await caught(driver.connect(AbortSignal.timeout(10_000))));
+    await driver.disconnect();
     const health = await adapter.health();
     expect(health.ok).toBe(false);
-    expect(JSON.stringify(health)).not.toContain('not-the-password-s3cret');
+    const texts: string[] = [JSON.stringify(health), inspect(health, { depth: Infinity, showHidden: true }), ...lines];
+    for (const failure of failures) {
+      for (let link: unknown = failure, depth = 0; link !== undefined && depth < 10; depth++) {
+        const error = link as Error;
+        texts.push(
+          String(error.message),
+          String(error.stack),
+          JSON.stringify(error),
+          inspect(error, { depth: Infinity, showHidden: true }),
+        );
+        link = error.cause;
+      }
+    }
+    expect(texts.length).toBeGreaterThan(10);
+    for (const text of texts) expect(text).not.toContain(secret);
+    await adapter.disconnect();
   });
 
   test('an unreachable broker fails connect() with a retryable CONNECTION error', async () => {
@@ -336,7 +390,7 @@ describe('delivery', () => {
 
   test('a deleted queue is re-declared and consumption resumes', async () => {
     const logger = quietLogger();
-    const adapter = open({ logger, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
+    const adapter = open({ logger });
     const topic = topicFor('cancelled');
     const received = new Set<string>();
     const errors: unknown[] = [];
@@ -401,7 +455,7 @@ describe('channel errors', () => {
 describe('connection loss', () => {
   test('server-side close of every connection while publishing: publishes resolve or fail typed, the subscription resumes', async () => {
     const name = `${prefix}drop`;
-    const adapter = open({ connectionName: name, reconnect: { initialDelayMs: 50, maxDelayMs: 1_000 } });
+    const adapter = open({ connectionName: name });
     const topic = topicFor('drop');
     const received = new Set<string>();
     const subscription = await adapter.subscribe(topic, (message) => void received.add(message.id), {
@@ -420,7 +474,8 @@ describe('connection loss', () => {
       }
     })();
     await eventually(() => outcomes.length >= 5, 20_000);
-    expect(await closeConnectionsNamed(name)).toBe(2);
+    // One connection carries publishes and consumers.
+    expect(await closeConnectionsNamed(name)).toBe(1);
     await publishing;
     const confirmed = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? outcome.value : []));
     const failures = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []));
@@ -441,8 +496,7 @@ describe('connection loss', () => {
     url.port = String(port);
     const adapter = open({
       url: url.toString(),
-      operationTimeoutMs: 1_500,
-      reconnect: { initialDelayMs: 50, maxDelayMs: 300 },
+      deadlines: { publishMs: 1_500 },
       publishAttempts: 1,
     });
     const topic = topicFor('outage');
@@ -516,7 +570,55 @@ describe('error classification', () => {
         withCode('PRECONDITION_FAILED - message size 2000000 is larger than configured max size 1000000', 406),
       ),
     ).toEqual({ code: 'PAYLOAD_TOO_LARGE', retryable: false });
-    expect(classifyAmqpError(new Error('something else'))).toBeUndefined();
+    // Frame and internal errors close the connection; a new connection can succeed.
+    for (const code of [501, 502, 503, 504, 505, 541]) {
+      expect(classifyAmqpError(withCode(`Connection closed: ${code} (SOME-ERROR)`, code))).toEqual({
+        code: 'CONNECTION',
+        retryable: true,
+      });
+    }
+    expect(
+      classifyAmqpError(
+        new IllegalOperationError('Connection closed (Error: Connection closed: 541 (INTERNAL-ERROR))'),
+      ),
+    ).toEqual({ code: 'CONNECTION', retryable: true });
+    expect(classifyAmqpError(new Error('Channel ended, no reply will be forthcoming'))).toEqual({
+      code: 'CONNECTION',
+      retryable: true,
+    });
+    expect(classifyAmqpError(withCode('read ECONNRESET', 'ECONNRESET'))).toEqual({
+      code: 'CONNECTION',
+      retryable: true,
+    });
+    expect(classifyAmqpError(new Error('Heartbeat timeout'))).toEqual({ code: 'CONNECTION', retryable: true });
+    // Through wrappers: a cause chain, and the AggregateError Node gives for a dual-stack host.
+    expect(
+      classifyAmqpError(new Error('wrapped', { cause: withCode('Connection closed: 320 (CONNECTION-FORCED)', 320) })),
+    ).toEqual({ code: 'CONNECTION', retryable: true });
+    expect(classifyAmqpError(new AggregateError([withCode('connect ECONNREFUSED ::1:5672', 'ECONNREFUSED')]))).toEqual({
+      code: 'CONNECTION',
+      retryable: true,
+    });
+    expect(classifyAmqpError(new Error('something else'))).toEqual({ code: 'INTERNAL', retryable: false });
+    expect(classifyAmqpError(new TypeError('a bug'))).toEqual({ code: 'INTERNAL', retryable: false });
+  });
+
+  test('real amqplib errors: a closed channel and a refused connection are retryable CONNECTION', async () => {
+    const model = await connect(RABBITMQ_URL);
+    const channel = await model.createChannel();
+    await channel.close();
+    const closed = await channel.assertQueue('never').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await model.close();
+    expect(closed).toBeInstanceOf(IllegalOperationError);
+    expect(classifyAmqpError(closed)).toEqual({ code: 'CONNECTION', retryable: true });
+    const refused = await connect('amqp://guest:guest@127.0.0.1:1').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(classifyAmqpError(refused)).toEqual({ code: 'CONNECTION', retryable: true });
   });
 
   test('a queue declared with another type fails subscribe with INVALID_ARGUMENT (406)', async () => {
@@ -528,4 +630,125 @@ describe('error classification', () => {
       code: 'INVALID_ARGUMENT',
     });
   });
+});
+
+describe('driver contract', () => {
+  test('fromBeginning: true is refused with UNSUPPORTED, naming the capability', async () => {
+    const adapter = open();
+    await expect(
+      adapter.subscribe(topicFor('replay'), () => undefined, { group: 'g', fromBeginning: true }),
+    ).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/replayFromStart/) });
+  });
+
+  test('10 subscriptions of one group opened and closed at once, 20 rounds on new queues: none fails, the connection stays up', async () => {
+    const logger = quietLogger();
+    const adapter = open({ logger });
+    let topic = '';
+    for (let round = 0; round < 20; round++) {
+      topic = topicFor(`churn-${round}`);
+      const opened = await Promise.allSettled(
+        Array.from({ length: 10 }, () => adapter.subscribe(topic, () => undefined, { group: 'g' })),
+      );
+      expect(opened.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+      await Promise.all(opened.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.close() : undefined)));
+    }
+    expect(logger.warnings.filter((line) => /connection lost/.test(line))).toEqual([]);
+    const received = new Set<string>();
+    const subscription = await adapter.subscribe(topic, (message) => void received.add(message.id), { group: 'g' });
+    const sent = await adapter.publishBatch(Array.from({ length: 50 }, (_, n) => ({ topic, data: { n } })));
+    expect(await eventually(() => sent.every((message) => received.has(message.id)), 10_000)).toBe(true);
+    await subscription.close();
+  }, 120_000);
+
+  test('a broker nack of a confirm is a failed result for that record only', async () => {
+    const topic = topicFor('nacked');
+    const model = await connect(RABBITMQ_URL);
+    const channel = await model.createChannel();
+    await channel.assertExchange(topic, 'topic', { durable: true });
+    // A queue that takes one message and refuses (nacks) publishes beyond it.
+    const { queue } = await channel.assertQueue('', {
+      exclusive: true,
+      arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' },
+    });
+    await channel.bindQueue(queue, topic, '#');
+    const driver = createRabbitMqDriver({ url: RABBITMQ_URL }, quietLogger());
+    try {
+      const records = [1, 2, 3].map((n) => ({ headers: { n: String(n) }, body: Buffer.from(String(n)) }));
+      const results = await driver.send(topic, records, AbortSignal.timeout(10_000));
+      expect(results.map((result) => result.ok)).toEqual([true, false, false]);
+      for (const result of results) {
+        if (!result.ok) expect(driver.classify(result.error)).toEqual({ code: 'RESOURCE_EXHAUSTED', retryable: true });
+      }
+    } finally {
+      await driver.disconnect();
+      await model.close();
+    }
+  });
+
+  test('a lost connection: receive and settle throw a retryable CONNECTION error, the next call reconnects, the broker redelivers', async () => {
+    const name = `${prefix}lost`;
+    const driver = createRabbitMqDriver({ url: RABBITMQ_URL, connectionName: name }, quietLogger());
+    const topic = topicFor('lost');
+    const options = { group: 'g', fromBeginning: false, maxUnsettled: 10 };
+    try {
+      const receiver = await driver.openReceiver(topic, options, AbortSignal.timeout(10_000));
+      const records = [1, 2, 3].map((n) => ({ headers: { 'ce-id': `lost-${n}` }, body: Buffer.from(String(n)) }));
+      await driver.send(topic, records, AbortSignal.timeout(10_000));
+      const got = [];
+      while (got.length < 3) got.push(...(await receiver.receive(10, AbortSignal.timeout(5_000))));
+      expect(await closeConnectionsNamed(name)).toBe(1);
+      const receiveFailure = await receiver.receive(10, AbortSignal.timeout(10_000)).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(receiveFailure).toMatchObject({ code: 'CONNECTION', retryable: true });
+      const settleFailure = await receiver.settle(got, [], AbortSignal.timeout(5_000)).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(settleFailure).toMatchObject({ code: 'CONNECTION', retryable: true });
+      await receiver.close();
+      const next = await driver.openReceiver(topic, options, AbortSignal.timeout(10_000));
+      const again = [];
+      while (again.length < 3) again.push(...(await next.receive(10, AbortSignal.timeout(5_000))));
+      expect(again.map((record) => record.id).sort()).toEqual(['lost-1', 'lost-2', 'lost-3']);
+      expect(again.every((record) => record.deliveryCount === 2)).toBe(true);
+      await next.settle(again, [], AbortSignal.timeout(5_000));
+      await next.close();
+    } finally {
+      await driver.disconnect();
+    }
+  });
+
+  test('a server that accepts TCP and never answers: health, connect and publish answer by their deadlines', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const adapter = open({ url: `amqp://guest:guest@127.0.0.1:${port}` });
+      const timed = async (call: () => Promise<unknown>) => {
+        const started = Date.now();
+        const outcome = await call().then(
+          (value) => value,
+          (error: unknown) => error,
+        );
+        return { outcome, ms: Date.now() - started };
+      };
+      const health = await timed(() => adapter.health());
+      // healthMs (5 s) by default: core's deadline and the driver's connectTimeoutMs (5 s) end it.
+      expect(health.outcome).toMatchObject({ ok: false });
+      expect(health.ms).toBeLessThan(5_000 + 1_000);
+      const connected = await timed(() => adapter.connect());
+      expect(connected.outcome).toMatchObject({ retryable: true });
+      expect(connected.ms).toBeLessThan(5_000 + 1_000);
+      const published = await timed(() => adapter.publish({ topic: topicFor('silent'), data: 1 }));
+      expect(published.outcome).toBeInstanceOf(EventportError);
+      expect(published.ms).toBeLessThan(30_000 + 1_000);
+      console.log('silent TCP server:', { healthMs: health.ms, connectMs: connected.ms, publishMs: published.ms });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  }, 60_000);
 });
