@@ -19,7 +19,7 @@ import {
 } from '@eventport/core';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { z } from 'zod';
-import { type CrashWorkerOptions, runCrashCase } from './crash.js';
+import { type CrashWorkerOptions, runCompetingCase, runCrashCase } from './crash.js';
 import { eventually, sleep, Tally } from './tally.js';
 
 export interface ConformanceHarness {
@@ -643,6 +643,24 @@ export function runConformance(harness: ConformanceHarness): void {
         report('17 consumer crash', result.tally, `worker acked ${result.ackedByWorker} before SIGKILL`);
         expect(result.tally.missing).toHaveLength(0);
         expect(result.ackedByWorker).toBeGreaterThan(0);
+      },
+      300_000,
+    );
+
+    testIf(harness.crashWorker !== undefined && harness.capabilities.consumerGroups)(
+      '24 competing processes: two consumer processes in one group share 1,000 messages',
+      async () => {
+        const result = await runCompetingCase(
+          adapter,
+          harness.crashWorker as CrashWorkerOptions,
+          topicFor('24'),
+          timeoutMs,
+        );
+        const handled = result.shares.reduce((sum, share) => sum + share, 0);
+        report('24 competing processes', result.tally, `shares ${result.shares.join(' / ')}`);
+        expect(result.tally.missing).toHaveLength(0);
+        // Competing, not each taking everything: duplicates are at-least-once redeliveries, far below a second copy.
+        expect(handled).toBeLessThan(1_500);
       },
       300_000,
     );
