@@ -12,6 +12,13 @@ runConformance({
   makeAdapter: (options) => createRabbitMqAdapter({ url: RABBITMQ_URL, ...options }),
   restartBroker: restartRabbitMq,
   crashWorker: { env: { EVENT_TYPE: 'rabbitmq', RABBITMQ_URL } },
+  makeSilentAdapter: ({ host, port }, options) =>
+    createRabbitMqAdapter({ url: `amqp://guest:guest@${host}:${port}`, ...options }),
+  wrongCredential: {
+    secret: 'wrong-pass-9f2c1e',
+    makeAdapter: (options) =>
+      createRabbitMqAdapter({ url: RABBITMQ_URL.replace(/\/\/[^@]*@/, '//guest:wrong-pass-9f2c1e@'), ...options }),
+  },
 });
 
 afterAll(() => deleteTopology(/^ep-rabbitmq-\d/), 120_000);

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
+import { inspect } from 'node:util';
 import {
   type AdapterOptions,
   CAUSATION_HEADER,
@@ -16,6 +18,7 @@ import {
   type ReceivedMessage,
   type SubscribeOptions,
   type Subscription,
+  silentLogger,
 } from '@eventport/core';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { z } from 'zod';
@@ -35,6 +38,19 @@ export interface ConformanceHarness {
   crashWorker?: CrashWorkerOptions;
   /** How long to wait for deliveries before calling a message missing. Default 60 s. */
   deliveryTimeoutMs?: number;
+  /**
+   * A new adapter configured to talk to `address`, a TCP server that accepts connections and never
+   * answers (case 22). Absent only for an in-process backend.
+   */
+  makeSilentAdapter?(
+    address: { host: string; port: number },
+    options: AdapterOptions,
+  ): EventAdapter | Promise<EventAdapter>;
+  /** An adapter whose credential is wrong, and that credential (case 23). Absent where the backend has none. */
+  wrongCredential?: {
+    secret: string;
+    makeAdapter(options: AdapterOptions): EventAdapter | Promise<EventAdapter>;
+  };
   /** Per-backend settings for the subscriptions the suite opens (e.g. a short redelivery delay). */
   subscribeDefaults?: { drainTimeoutMs?: number };
 }
@@ -665,6 +681,104 @@ export function runConformance(harness: ConformanceHarness): void {
       300_000,
     );
 
+    testIf(harness.makeSilentAdapter !== undefined)(
+      '22 deadlines: against a server that accepts TCP and never answers, every call ends by its deadline',
+      async () => {
+        const silent = await silentServer();
+        try {
+          const deadlines = { connectMs: 2_000, healthMs: 1_500, publishMs: 3_000, adminMs: 3_000, closeMs: 2_000 };
+          const mute = await (harness.makeSilentAdapter as NonNullable<ConformanceHarness['makeSilentAdapter']>)(
+            silent.address,
+            { deadlines, logger: silentLogger },
+          );
+          const timed = async (call: () => Promise<unknown>) => {
+            const started = Date.now();
+            const outcome = await call().then(
+              (value) => ({ resolved: value }),
+              (error: unknown) => ({ code: (error as EventportError).code }),
+            );
+            return { ...outcome, ms: Date.now() - started };
+          };
+          const results = {
+            connect: await timed(() => mute.connect()),
+            health: await timed(() => mute.health()),
+            publish: await timed(() => mute.publish({ topic: topicFor('22'), data: 1 })),
+            subscribe: await timed(() => mute.subscribe(topicFor('22'), () => undefined, { group: 'g22' })),
+            disconnect: await timed(() => mute.disconnect()),
+          };
+          console.log(`conformance ${harness.name}: silent server ${JSON.stringify(results)}`);
+          reports.push({
+            case: '22 deadlines',
+            published: 0,
+            receivedUnique: 0,
+            missing: 0,
+            duplicates: 0,
+            note: Object.entries(results)
+              .map(([call, result]) => `${call} ${result.ms} ms`)
+              .join(', '),
+          });
+          const grace = 2_500;
+          expect(results.connect).toMatchObject({ code: expect.stringMatching(/^(TIMEOUT|CONNECTION)$/) });
+          expect(results.connect.ms).toBeLessThan(deadlines.connectMs + grace);
+          expect(results.health).toMatchObject({ resolved: { ok: false, ready: false } });
+          expect(results.health.ms).toBeLessThan(deadlines.healthMs + grace);
+          expect(results.publish).toMatchObject({ code: expect.stringMatching(/^(TIMEOUT|CONNECTION)$/) });
+          expect(results.publish.ms).toBeLessThan(deadlines.publishMs + grace);
+          expect(results.subscribe).toMatchObject({ code: expect.stringMatching(/^(TIMEOUT|CONNECTION)$/) });
+          expect(results.subscribe.ms).toBeLessThan(deadlines.connectMs + deadlines.adminMs + grace);
+          expect(results.disconnect.ms).toBeLessThan(deadlines.closeMs + grace);
+        } finally {
+          await silent.close();
+        }
+      },
+    );
+
+    testIf(harness.wrongCredential !== undefined)(
+      '23 secrets: with a wrong credential, no error, log line or health output contains it',
+      async () => {
+        const { secret, makeAdapter } = harness.wrongCredential as NonNullable<ConformanceHarness['wrongCredential']>;
+        const logged: string[] = [];
+        const capture = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+          logged.push(`${level} ${message} ${inspect(fields, { depth: Number.POSITIVE_INFINITY })}`);
+        const logger = {
+          debug: capture('debug'),
+          info: capture('info'),
+          warn: capture('warn'),
+          error: capture('error'),
+        };
+        const wrong = await makeAdapter({ logger, deadlines: { connectMs: 5_000, healthMs: 5_000, publishMs: 5_000 } });
+        const outputs: string[] = [];
+        const collect = (error: unknown) => {
+          outputs.push(
+            String((error as Error)?.message),
+            String((error as Error)?.stack),
+            JSON.stringify(error),
+            inspect(error, { depth: Number.POSITIVE_INFINITY, showHidden: true }),
+          );
+          for (let cause = (error as Error)?.cause; cause !== undefined; cause = (cause as Error)?.cause) {
+            outputs.push(JSON.stringify(cause), inspect(cause, { depth: Number.POSITIVE_INFINITY, showHidden: true }));
+          }
+        };
+        await wrong.connect().catch(collect);
+        await wrong.publish({ topic: topicFor('23'), data: 1 }).catch(collect);
+        const health = await wrong.health();
+        outputs.push(JSON.stringify(health), inspect(health, { depth: Number.POSITIVE_INFINITY }));
+        await wrong.disconnect().catch(collect);
+        const found = [...outputs, ...logged].filter((text) => text.includes(secret)).length;
+        reports.push({
+          case: '23 secrets',
+          published: 0,
+          receivedUnique: 0,
+          missing: 0,
+          duplicates: 0,
+          note: `${found} occurrences in ${outputs.length + logged.length} outputs`,
+        });
+        expect(health.ok).toBe(false);
+        expect(outputs.length).toBeGreaterThan(4);
+        expect(found).toBe(0);
+      },
+    );
+
     test('18 graceful shutdown: close() waits for 20 slow handlers and acks them', async () => {
       const topic = topicFor('18');
       const started = new Tally();
@@ -790,4 +904,22 @@ async function publishInChunks(adapter: EventAdapter, messages: PublishInput[], 
     ids.push(...(await adapter.publishBatch(messages.slice(index, index + size))).map((message) => message.id));
   }
   return ids;
+}
+
+/** A TCP server that accepts connections and never answers: the fault behind every hang. */
+export async function silentServer(): Promise<{ address: { host: string; port: number }; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    address: { host: '127.0.0.1', port },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import {
   ABORT_GRACE_MS,
   type Driver,
@@ -9,6 +9,7 @@ import {
   type Receiver,
 } from '@eventport/core';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { silentServer } from './conformance.js';
 
 export interface DriverConformanceHarness {
   name: string;
@@ -86,25 +87,17 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
 
   describe(`driver conformance: ${harness.name}`, () => {
     jest.setTimeout(receiveTimeoutMs * 4);
-    let silent: Server;
-    const sockets = new Set<Socket>();
-    let silentPort = 0;
+    let silent: Awaited<ReturnType<typeof silentServer>>;
 
     beforeAll(async () => {
       driver = await connected();
-      silent = createServer((socket) => {
-        sockets.add(socket);
-        socket.on('close', () => sockets.delete(socket));
-      });
-      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-      silentPort = (silent.address() as { port: number }).port;
+      silent = await silentServer();
     });
 
     afterAll(async () => {
       await Promise.allSettled(receivers.map((receiver) => receiver.close()));
       await Promise.allSettled(drivers.map((created) => created.disconnect()));
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => silent.close(() => resolve()));
+      await silent.close();
     });
 
     test('send returns one ok result per record, in order', async () => {
@@ -247,10 +240,7 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
     networkDescribe('against a server that accepts TCP and never answers', () => {
       let mute: Driver;
       beforeAll(async () => {
-        mute = await (makeSilentDriver as NonNullable<typeof makeSilentDriver>)({
-          host: '127.0.0.1',
-          port: silentPort,
-        });
+        mute = await (makeSilentDriver as NonNullable<typeof makeSilentDriver>)(silent.address);
         drivers.push(mute);
       });
       const settlesInTime = async (call: (signal: AbortSignal) => Promise<unknown>) => {

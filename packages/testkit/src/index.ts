@@ -1,4 +1,4 @@
-export { type CaseReport, type ConformanceHarness, runConformance } from './conformance.js';
+export { type CaseReport, type ConformanceHarness, runConformance, silentServer } from './conformance.js';
 export { checkHistoricalFixtures, type HistoricalFixture } from './contract.js';
 export { type CrashWorkerOptions, runCrashCase } from './crash.js';
 export { type DriverConformanceHarness, runDriverConformance } from './driver-conformance.js';
