@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   aborted,
   abortion,
@@ -14,11 +15,10 @@ import {
   SENT,
   type SendResult,
 } from '@eventport/core';
-import { type ChannelModel, type ConfirmChannel, connect, type Options } from 'amqplib';
+import { type Channel, type ChannelModel, type ConfirmChannel, connect, type Options } from 'amqplib';
 import { classifyAmqpError } from './errors.js';
 import type { QueueType, RabbitMqConfig } from './options.js';
 import { type AmqpRecord, RabbitMqReceiver } from './receiver.js';
-import { declareExchange, declareGroupQueue, queueName, SHORT_STRING_BYTES } from './topology.js';
 
 export function rabbitMqCapabilities(queueType: QueueType = 'quorum'): Capabilities {
   return {
@@ -32,19 +32,29 @@ export function rabbitMqCapabilities(queueType: QueueType = 'quorum'): Capabilit
     topicAdmin: false,
     nativeDeadLetter: false,
     deliveryCount: queueType === 'quorum',
-    // RabbitMQ's default max_message_size (3.8+): 128 MiB.
-    maxPayloadBytes: 128 * 1024 * 1024,
+    maxPayloadBytes: 128 * 1024 * 1024, // RabbitMQ's default max_message_size (3.8+)
   };
 }
 
 export const RABBITMQ_CAPABILITIES: Capabilities = rabbitMqCapabilities('quorum');
+
+/** AMQP short strings (exchange, queue, routing key, header names) hold at most 255 bytes. */
+const SHORT_STRING = 255;
+
+/** A group's queue: `<topic>.<group>`, shortened with a digest beyond 255 bytes (topic 200 + group 100 can exceed it). */
+export function queueName(topic: string, group: string): string {
+  const name = `${topic}.${group}`;
+  if (Buffer.byteLength(name) <= SHORT_STRING) return name;
+  const digest = createHash('sha256').update(name).digest('hex').slice(0, 16);
+  return `${name.slice(0, SHORT_STRING - digest.length - 1)}~${digest}`;
+}
 
 /** What `adapter.native()` returns: the current amqplib connection (opened if there is none). */
 export interface RabbitMqNative {
   connection(): Promise<ChannelModel>;
 }
 
-/** The one confirm channel every send shares, and the exchanges declared on it. */
+/** The confirm channel every send shares, and the exchanges declared on it. */
 interface Publisher {
   channel: ConfirmChannel;
   exchanges: Set<string>;
@@ -57,24 +67,22 @@ const ignore = () => undefined;
 const race = <T>(promise: Promise<T>, signal: AbortSignal): Promise<T> => Promise.race([promise, abortion(signal)]);
 
 /**
- * One AMQP connection, opened when first needed and again by the first call after it is gone:
- * amqplib does not reconnect, and core retries sends and reopens receivers with its own backoff.
- * Sends share one confirm channel; each receiver has its own channel.
+ * One AMQP connection, opened when first needed and again by the first call after it is gone
+ * (amqplib does not reconnect; core retries sends and reopens receivers with its backoff). Sends
+ * share one confirm channel; each receiver has its own channel.
  */
 export class RabbitMqDriver implements Driver {
   readonly backend = 'rabbitmq';
   readonly capabilities: Capabilities;
-  private model: ChannelModel | undefined;
-  private dialing: Promise<ChannelModel> | undefined;
+  private model: Promise<ChannelModel> | undefined;
   private publisher: Promise<Publisher> | undefined;
-  /** Group queues being declared: a second receiver of the same queue waits instead of declaring it concurrently. */
+  /** Group queues being declared: another receiver of the same queue waits instead of declaring it concurrently. */
   private readonly declaring = new Map<string, Promise<void>>();
   /** Bumped by disconnect(): a connection that opens afterwards is closed instead of used. */
   private epoch = 0;
-  /** A closure, so the URL (and its password) is no field that util.inspect or a serialiser could print. */
+  /** A closure, so the URL and its password are no field that util.inspect or a serialiser could print. */
   private readonly open: () => Promise<ChannelModel>;
-
-  private readonly queueOptions: Pick<RabbitMqConfig, 'queueType' | 'deliveryLimit'>;
+  private readonly queueArguments: Record<string, unknown>;
 
   constructor(
     config: RabbitMqConfig,
@@ -82,7 +90,9 @@ export class RabbitMqDriver implements Driver {
   ) {
     const { url, queueType, deliveryLimit, socketOptions, connectTimeoutMs, connectionName } = config;
     this.capabilities = rabbitMqCapabilities(queueType);
-    this.queueOptions = { queueType, deliveryLimit };
+    // A classic queue is declared without x-queue-type, so it matches queues other tools declared the default way.
+    this.queueArguments = queueType === 'classic' ? {} : { 'x-queue-type': 'quorum' };
+    if (deliveryLimit !== undefined) this.queueArguments['x-delivery-limit'] = deliveryLimit;
     const target = new URL(url);
     if (!target.searchParams.has('heartbeat')) target.searchParams.set('heartbeat', String(config.heartbeatSeconds));
     // `timeout` bounds the TCP connect and the AMQP handshake (a server that accepts and never answers).
@@ -102,9 +112,8 @@ export class RabbitMqDriver implements Driver {
     this.epoch += 1;
     const model = this.model;
     this.model = undefined;
-    this.dialing = undefined;
     this.publisher = undefined;
-    await model?.close().catch(ignore);
+    await model?.then((open) => open.close(), ignore).catch(ignore);
   }
 
   /** Publishes the batch on the confirm channel and waits for the confirms: one result per record. */
@@ -112,7 +121,7 @@ export class RabbitMqDriver implements Driver {
     const publisher = await race(this.publishChannel(), signal);
     const { channel } = publisher;
     if (!publisher.exchanges.has(topic)) {
-      await race(declareExchange(channel, topic), signal);
+      await race(channel.assertExchange(topic, 'topic', { durable: true }), signal);
       publisher.exchanges.add(topic);
     }
     const stopped = aborted(signal).then((): SendResult => ({ ok: false, error: signal.reason }));
@@ -147,9 +156,7 @@ export class RabbitMqDriver implements Driver {
     }
     const opening = this.attach(topic, queueName(topic, options.group), options.maxUnsettled);
     // Given up on by the caller: the receiver, if it still opens, must not keep its channel.
-    opening.then((receiver) => {
-      if (signal.aborted) void receiver.close();
-    }, ignore);
+    opening.then((receiver) => signal.aborted && void receiver.close(), ignore);
     return race(opening, signal);
   }
 
@@ -180,57 +187,51 @@ export class RabbitMqDriver implements Driver {
   }
 
   private connection(): Promise<ChannelModel> {
-    if (this.model) return Promise.resolve(this.model);
-    if (!this.dialing) {
-      const dialing = this.dial().finally(() => {
-        if (this.dialing === dialing) this.dialing = undefined;
-      });
-      this.dialing = dialing;
-    }
-    return this.dialing;
-  }
-
-  private async dial(): Promise<ChannelModel> {
+    if (this.model) return this.model;
     const epoch = this.epoch;
-    const model = await this.open();
-    if (epoch !== this.epoch) {
-      void model.close().catch(ignore);
-      throw new EventportError('CLOSED', 'the rabbitmq driver was disconnected');
-    }
-    // 'close' follows every 'error' with the same cause; an unheard 'error' would crash the process.
-    model.on('error', ignore);
-    model.on('blocked', (reason: unknown) =>
-      this.logger.warn('RabbitMQ blocked the connection (memory or disk alarm): publishes and acks wait', {
-        reason: String(reason),
-      }),
-    );
-    model.once('close', (error: unknown) => {
-      if (this.model !== model) return;
-      this.model = undefined;
-      this.publisher = undefined;
-      this.logger.warn('RabbitMQ connection lost; the next call opens a new one', { error: describeError(error) });
+    const dialing: Promise<ChannelModel> = this.open().then((model) => {
+      if (epoch !== this.epoch) {
+        void model.close().catch(ignore);
+        throw new EventportError('CLOSED', 'the rabbitmq driver was disconnected');
+      }
+      // 'close' follows every 'error' with the same cause; an unheard 'error' would crash the process.
+      model.on('error', ignore);
+      model.on('blocked', (reason: unknown) =>
+        this.logger.warn('RabbitMQ blocked the connection (memory or disk alarm): publishes and acks wait', {
+          reason: String(reason),
+        }),
+      );
+      model.once('close', (error: unknown) => {
+        if (this.model !== dialing) return;
+        this.model = undefined;
+        this.publisher = undefined;
+        this.logger.warn('RabbitMQ connection lost; the next call opens a new one', { error: describeError(error) });
+      });
+      return model;
     });
-    this.model = model;
-    return model;
+    this.model = dialing;
+    dialing.catch(() => {
+      if (this.model === dialing) this.model = undefined;
+    });
+    return dialing;
   }
 
   private publishChannel(): Promise<Publisher> {
     if (this.publisher) return this.publisher;
-    const opening = (async () => {
-      const channel = await (await this.connection()).createConfirmChannel();
-      const publisher: Publisher = { channel, exchanges: new Set() };
-      channel.on('error', (error: unknown) => {
+    const opening = this.connection().then(async (model): Promise<Publisher> => {
+      const publisher: Publisher = { channel: await model.createConfirmChannel(), exchanges: new Set() };
+      publisher.channel.on('error', (error: unknown) => {
         publisher.closedBy = error;
       });
-      channel.once('close', () => {
+      publisher.channel.once('close', () => {
         if (this.publisher === opening) this.publisher = undefined;
       });
       return publisher;
-    })();
+    });
+    this.publisher = opening;
     opening.catch(() => {
       if (this.publisher === opening) this.publisher = undefined;
     });
-    this.publisher = opening;
     return opening;
   }
 
@@ -238,7 +239,7 @@ export class RabbitMqDriver implements Driver {
     const channel = await (await this.connection()).createChannel();
     const receiver = new RabbitMqReceiver(channel, queue, this.capabilities.deliveryCount);
     try {
-      await this.declareOnce(queue, () => declareGroupQueue(channel, topic, queue, this.queueOptions));
+      await this.declareOnce(queue, () => this.declare(channel, topic, queue));
       await receiver.consume(maxUnsettled);
       return receiver;
     } catch (error) {
@@ -260,6 +261,13 @@ export class RabbitMqDriver implements Driver {
     }
     return declaring;
   }
+
+  /** A durable topic exchange per topic; the group's durable queue bound with `#`: from then on the broker keeps the group's messages. */
+  private async declare(channel: Channel, topic: string, queue: string): Promise<void> {
+    await channel.assertExchange(topic, 'topic', { durable: true });
+    await channel.assertQueue(queue, { durable: true, arguments: this.queueArguments });
+    await channel.bindQueue(queue, topic, '#');
+  }
 }
 
 function noTopicAdmin(): EventportError {
@@ -276,54 +284,51 @@ function noTopicAdmin(): EventportError {
  */
 function explain(error: unknown, { closedBy }: Publisher, topic: string): unknown {
   if (closedBy === undefined || /^message nacked/.test(String((error as Error).message))) return error;
-  if (!String((closedBy as Error).message).includes(`'${topic}'`)) {
-    return new EventportError('CONNECTION', `the publishing channel closed while sending to "${topic}"`, {
-      cause: closedBy,
-    });
-  }
-  if ((closedBy as { code?: unknown }).code !== 404) return closedBy;
-  return new EventportError('NOT_FOUND', `exchange "${topic}" was deleted while publishing`, {
-    cause: closedBy,
-    retryable: true,
-  });
+  const ours = String((closedBy as Error).message).includes(`'${topic}'`);
+  if (ours && (closedBy as { code?: unknown }).code !== 404) return closedBy;
+  return ours
+    ? new EventportError('NOT_FOUND', `exchange "${topic}" was deleted while publishing`, {
+        cause: closedBy,
+        retryable: true,
+      })
+    : new EventportError('CONNECTION', `the publishing channel closed while sending to "${topic}"`, {
+        cause: closedBy,
+      });
 }
 
 function toPublication(record: OutgoingRecord): { routingKey: string; properties: Options.Publish } {
   const routingKey = record.key ?? '';
-  const tooLong = [routingKey, ...Object.keys(record.headers)].find(
-    (name) => Buffer.byteLength(name) > SHORT_STRING_BYTES,
-  );
+  const tooLong = [routingKey, ...Object.keys(record.headers)].find((name) => Buffer.byteLength(name) > SHORT_STRING);
   if (tooLong !== undefined) {
     throw new EventportError(
       'INVALID_ARGUMENT',
-      `RabbitMQ carries the key as routing key and header names as short strings: at most ${SHORT_STRING_BYTES} bytes (got ${Buffer.byteLength(tooLong)})`,
+      `RabbitMQ carries the key as routing key and header names as short strings: at most ${SHORT_STRING} bytes (got ${Buffer.byteLength(tooLong)})`,
     );
   }
-  const properties: Options.Publish = { persistent: true, headers: { ...record.headers } };
   // The reserved headers stay authoritative; the AMQP properties repeat them for tools that read only those.
-  const id = record.headers[RESERVED_HEADERS.id];
-  if (id !== undefined && Buffer.byteLength(id) <= SHORT_STRING_BYTES) properties.messageId = id;
-  const contentType = record.headers[RESERVED_HEADERS.contentType];
-  if (contentType !== undefined && Buffer.byteLength(contentType) <= SHORT_STRING_BYTES) {
-    properties.contentType = contentType;
-  }
+  const short = (value: string | undefined) =>
+    value !== undefined && Buffer.byteLength(value) <= SHORT_STRING ? value : undefined;
   const time = Date.parse(record.headers[RESERVED_HEADERS.time] ?? '');
-  if (!Number.isNaN(time)) properties.timestamp = Math.floor(time / 1000);
+  const properties: Options.Publish = {
+    persistent: true,
+    headers: { ...record.headers },
+    messageId: short(record.headers[RESERVED_HEADERS.id]),
+    contentType: short(record.headers[RESERVED_HEADERS.contentType]),
+    timestamp: Number.isNaN(time) ? undefined : Math.floor(time / 1000),
+  };
   return { routingKey, properties };
 }
 
-/** One wait per channel for its socket buffer to drain, shared by concurrent sends. */
+/** One wait per channel for its socket buffer to drain (or the channel to close), shared by concurrent sends. */
 function drained(publisher: Publisher): Promise<void> {
   const { channel } = publisher;
   publisher.drained ??= new Promise<void>((resolve) => {
     const done = () => {
-      channel.off('drain', done);
-      channel.off('close', done);
+      channel.off('drain', done).off('close', done);
       publisher.drained = undefined;
       resolve();
     };
-    channel.on('drain', done);
-    channel.on('close', done);
+    channel.on('drain', done).on('close', done);
   });
   return publisher.drained;
 }

@@ -10,10 +10,15 @@ import {
 import { RabbitMqDriver } from './driver.js';
 import { type RabbitMqOptions, rabbitMqSchema } from './options.js';
 
-export { RABBITMQ_CAPABILITIES, RabbitMqDriver, type RabbitMqNative, rabbitMqCapabilities } from './driver.js';
+export {
+  queueName,
+  RABBITMQ_CAPABILITIES,
+  RabbitMqDriver,
+  type RabbitMqNative,
+  rabbitMqCapabilities,
+} from './driver.js';
 export { classifyAmqpError } from './errors.js';
 export { type QueueType, type RabbitMqConfig, type RabbitMqOptions, rabbitMqSchema } from './options.js';
-export { queueName } from './topology.js';
 
 /** A driver on validated options (RABBITMQ_URL unless `url` is given), for tools that drive it directly. */
 export function createRabbitMqDriver(options: RabbitMqOptions = {}, logger: Logger = consoleLogger()): RabbitMqDriver {
