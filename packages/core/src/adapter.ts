@@ -36,6 +36,22 @@ export interface SubscribeOptions {
   onInvalid?: InvalidMessageHook;
   /** Errors that do not stop the subscription (failed acks, reconnects); default logs them. */
   onError?: (error: unknown) => void;
+  /**
+   * Observes every outcome core decides for a delivery, including those that never reach a handler
+   * (undecodable ones): for metrics and audits. Called synchronously; must not throw.
+   */
+  onSettled?: (settlement: Settlement) => void;
+}
+
+export interface Settlement {
+  topic: string;
+  group: string;
+  /** The broker's identity of the record (offset, entry id, message id). */
+  recordId: string;
+  attempt: number;
+  /** ack: handled (or taken by onInvalid); nack: given back for redelivery; invalid: could never be handled. */
+  outcome: 'ack' | 'nack' | 'invalid';
+  error?: unknown;
 }
 
 export interface Subscription {

@@ -6,6 +6,7 @@ export type {
   InvalidMessageHook,
   MessageHandler,
   MessageStream,
+  Settlement,
   SubscribeOptions,
   Subscription,
   SubscriptionHealth,

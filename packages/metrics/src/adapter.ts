@@ -59,8 +59,15 @@ type Outcome = 'ack' | 'nack' | 'invalid';
 
 interface TopicLabels {
   base: { topic: string; backend: string };
-  outcome: Record<Outcome, { topic: string; backend: string; outcome: Outcome }>;
 }
+
+interface ConsumerLabels {
+  base: { topic: string; backend: string; group: string };
+  outcome: Record<Outcome, { topic: string; backend: string; group: string; outcome: Outcome }>;
+}
+
+/** Set by @eventport/dlq on every dead letter: the topic the message was dead-lettered from. */
+const DEAD_LETTER_ORIGIN_HEADER = 'dlq-original-topic';
 
 /** Label objects are cached per topic (prom-client hashes them on every call anyway; this saves the allocations). */
 const LABEL_CACHE_LIMIT = 1_000;
@@ -96,13 +103,18 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
   };
   /** Errors the handler wrapper already counted as invalid; the onInvalid hook they reach next skips them. */
   private readonly countedInvalid = new WeakSet<object>();
-  private readonly labelCache = new Map<string, TopicLabels>();
+  private readonly labelCache = new Map<string, TopicLabels | ConsumerLabels>();
+  private readonly subscriptions = new Set<Subscription>();
 
   constructor(inner: EventAdapter, options: MetricsOptions) {
     super(inner);
-    this.instruments = instrumentsFor(options);
+    this.instruments = instrumentsFor(options, () => this.subscriptionStates());
     this.tracing = new Tracing(inner.backend, options);
     this.topicLabel = options.topicLabel ?? ((topic) => topic);
+  }
+
+  private subscriptionStates() {
+    return [...this.subscriptions].map((subscription) => ({ ...subscription.state, backend: this.backend }));
   }
 
   getMetrics(): MetricsSnapshot {
@@ -139,8 +151,40 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
     options?: SubscribeOptions,
   ): Promise<Subscription> {
     const hook = options?.onInvalid;
-    const instrumentedOptions = hook ? { ...options, onInvalid: this.instrumentInvalidHook(topic, hook) } : options;
-    return this.inner.subscribe(topic, this.instrumentHandler(topic, handler), instrumentedOptions);
+    const group = options?.group ?? 'default';
+    const observer = options?.onSettled;
+    const instrumentedOptions: SubscribeOptions = {
+      ...options,
+      ...(hook ? { onInvalid: this.instrumentInvalidHook(topic, group, hook) } : {}),
+      // Undecodable deliveries never reach a handler or, without a hook, any callback but this one.
+      onSettled: (settlement) => {
+        if (settlement.outcome === 'invalid' && !this.countedInvalid.has(settlement.error as object)) {
+          if (settlement.error instanceof Object) this.countedInvalid.add(settlement.error);
+          this.countConsumed(this.labelsFor(topic, settlement.group), 'invalid');
+        }
+        observer?.(settlement);
+      },
+    };
+    return this.inner
+      .subscribe(topic, this.instrumentHandler(topic, group, handler), instrumentedOptions)
+      .then((subscription) => this.watch(subscription));
+  }
+
+  /** Subscriptions whose state the state gauge reports on every scrape. */
+  private watch(subscription: Subscription): Subscription {
+    this.subscriptions.add(subscription);
+    const subscriptions = this.subscriptions;
+    return {
+      topic: subscription.topic,
+      group: subscription.group,
+      get inFlight() {
+        return subscription.inFlight;
+      },
+      get state() {
+        return subscription.state;
+      },
+      close: () => subscription.close().finally(() => subscriptions.delete(subscription)),
+    };
   }
 
   private async instrumentPublish<T>(
@@ -166,6 +210,10 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
       this.instruments.published.inc(labels.base, count);
       this.instruments.publishDuration.observe(labels.base, seconds);
     }
+    for (const input of inputs) {
+      const original = input.headers?.[DEAD_LETTER_ORIGIN_HEADER];
+      if (original !== undefined) this.instruments.deadLettered.inc(this.labelsFor(original).base);
+    }
     if (inputs.length > 0) {
       this.totals.published += inputs.length;
       this.totals.publishCalls++;
@@ -177,8 +225,8 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
     return published;
   }
 
-  private instrumentHandler<T>(topic: string, handler: MessageHandler<T>): MessageHandler<T> {
-    const labels = this.labelsFor(topic);
+  private instrumentHandler<T>(topic: string, group: string, handler: MessageHandler<T>): MessageHandler<T> {
+    const labels = this.labelsFor(topic, group);
     return async (message) => {
       // An explicit ack()/nack() decides the outcome (consume() settles that way; the handler then resolves).
       let settledAs: 'ack' | 'nack' | undefined;
@@ -225,10 +273,11 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
   }
 
   /** Deliveries that never reached the handler (undecodable) are seen only here. */
-  private instrumentInvalidHook(topic: string, hook: InvalidMessageHook): InvalidMessageHook {
-    const labels = this.labelsFor(topic);
+  private instrumentInvalidHook(topic: string, group: string, hook: InvalidMessageHook): InvalidMessageHook {
+    const labels = this.labelsFor(topic, group);
     return (error, delivery) => {
       if (!this.countedInvalid.has(error)) {
+        this.countedInvalid.add(error);
         this.countConsumed(labels, 'invalid');
         const consumer = this.tracing.startConsume({
           topic,
@@ -243,7 +292,7 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
     };
   }
 
-  private countConsumed(labels: TopicLabels, outcome: Outcome): void {
+  private countConsumed(labels: ConsumerLabels, outcome: Outcome): void {
     this.instruments.consumed.inc(labels.outcome[outcome]);
     if (outcome === 'ack') this.totals.acked++;
     else if (outcome === 'nack') this.totals.nacked++;
@@ -259,19 +308,25 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
     return [...counts].map(([topic, count]) => [this.labelsFor(topic), count]);
   }
 
-  private labelsFor(topic: string): TopicLabels {
-    const cached = this.labelCache.get(topic);
+  private labelsFor(topic: string): TopicLabels;
+  private labelsFor(topic: string, group: string): ConsumerLabels;
+  private labelsFor(topic: string, group?: string): TopicLabels | ConsumerLabels {
+    const cacheKey = group === undefined ? topic : `${topic}\n${group}`;
+    const cached = this.labelCache.get(cacheKey);
     if (cached) return cached;
     const base = { topic: this.label(topic), backend: this.backend };
-    const labels: TopicLabels = {
-      base,
-      outcome: {
-        ack: { ...base, outcome: 'ack' },
-        nack: { ...base, outcome: 'nack' },
-        invalid: { ...base, outcome: 'invalid' },
-      },
-    };
-    if (this.labelCache.size < LABEL_CACHE_LIMIT) this.labelCache.set(topic, labels);
+    const labels =
+      group === undefined
+        ? { base }
+        : {
+            base: { ...base, group },
+            outcome: {
+              ack: { ...base, group, outcome: 'ack' as const },
+              nack: { ...base, group, outcome: 'nack' as const },
+              invalid: { ...base, group, outcome: 'invalid' as const },
+            },
+          };
+    if (this.labelCache.size < LABEL_CACHE_LIMIT) this.labelCache.set(cacheKey, labels);
     return labels;
   }
 

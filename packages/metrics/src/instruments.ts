@@ -7,6 +7,8 @@ export const METRIC_NAMES = {
   publishDuration: 'eventport_publish_duration_seconds',
   handlerDuration: 'eventport_handler_duration_seconds',
   inFlight: 'eventport_handlers_in_flight',
+  deadLettered: 'eventport_dead_lettered_total',
+  subscriptionState: 'eventport_subscription_state',
 } as const;
 
 /** Seconds; from a fast in-process publish to a slow broker round trip under load. */
@@ -14,15 +16,25 @@ export const DEFAULT_PUBLISH_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 export const DEFAULT_HANDLER_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 type BaseLabel = 'topic' | 'backend';
+type ConsumerLabel = BaseLabel | 'group';
 
 export interface Instruments {
   published: Counter<BaseLabel>;
   publishErrors: Counter<BaseLabel | 'code'>;
-  consumed: Counter<BaseLabel | 'outcome'>;
+  consumed: Counter<ConsumerLabel | 'outcome'>;
   publishDuration: Histogram<BaseLabel>;
-  handlerDuration: Histogram<BaseLabel>;
-  inFlight: Gauge<BaseLabel>;
+  handlerDuration: Histogram<ConsumerLabel>;
+  inFlight: Gauge<ConsumerLabel>;
+  deadLettered: Counter<BaseLabel>;
+  subscriptionState: Gauge<ConsumerLabel | 'state'>;
 }
+
+/** What the state gauge reads at each scrape. */
+export type SubscriptionStates = () => Array<{ topic: string; group: string; backend: string; state: string }>;
+
+const STATES = ['running', 'reconnecting', 'closed'] as const;
+/** Every registry's state gauge reads the subscriptions of every adapter decorated against it. */
+const stateSources = new WeakMap<Registry, Set<SubscriptionStates>>();
 
 export interface InstrumentOptions {
   registry?: Registry;
@@ -35,15 +47,15 @@ export interface InstrumentOptions {
  * shares them (labels tell backends and topics apart), so decorating several adapters never trips
  * prom-client's duplicate-name check.
  */
-export function instrumentsFor(options: InstrumentOptions): Instruments {
+export function instrumentsFor(options: InstrumentOptions, states: SubscriptionStates = () => []): Instruments {
   const registry = options.registry ?? register;
+  const sources = stateSources.get(registry) ?? new Set<SubscriptionStates>();
+  stateSources.set(registry, sources);
+  sources.add(states);
   const existing = <M>(name: string, create: () => M): M =>
     (registry.getSingleMetric(name) as M | undefined) ?? create();
-  const durationHistogram = (name: string, help: string, buckets: number[]) =>
-    existing(
-      name,
-      () => new Histogram({ name, help, labelNames: ['topic', 'backend'], buckets, registers: [registry] }),
-    );
+  const durationHistogram = (name: string, help: string, buckets: number[], labelNames: string[]) =>
+    existing(name, () => new Histogram({ name, help, labelNames, buckets, registers: [registry] }));
   return {
     published: existing(
       METRIC_NAMES.published,
@@ -71,7 +83,7 @@ export function instrumentsFor(options: InstrumentOptions): Instruments {
         new Counter({
           name: METRIC_NAMES.consumed,
           help: 'Deliveries handled: ack (handler resolved), nack (handler threw; redelivered), invalid (undecodable or schema-invalid)',
-          labelNames: ['topic', 'backend', 'outcome'],
+          labelNames: ['topic', 'backend', 'group', 'outcome'],
           registers: [registry],
         }),
     ),
@@ -79,11 +91,13 @@ export function instrumentsFor(options: InstrumentOptions): Instruments {
       METRIC_NAMES.publishDuration,
       'Time until the broker accepted a publish or publishBatch call, retries included',
       options.publishDurationBuckets ?? DEFAULT_PUBLISH_BUCKETS,
+      ['topic', 'backend'],
     ),
     handlerDuration: durationHistogram(
       METRIC_NAMES.handlerDuration,
       'Time from handing a delivery to the handler until it was settled',
       options.handlerDurationBuckets ?? DEFAULT_HANDLER_BUCKETS,
+      ['topic', 'backend', 'group'],
     ),
     inFlight: existing(
       METRIC_NAMES.inFlight,
@@ -91,8 +105,37 @@ export function instrumentsFor(options: InstrumentOptions): Instruments {
         new Gauge({
           name: METRIC_NAMES.inFlight,
           help: 'Deliveries being handled right now',
+          labelNames: ['topic', 'backend', 'group'],
+          registers: [registry],
+        }),
+    ),
+    deadLettered: existing(
+      METRIC_NAMES.deadLettered,
+      () =>
+        new Counter({
+          name: METRIC_NAMES.deadLettered,
+          help: 'Messages published to a dead-letter topic, by the topic they came from',
           labelNames: ['topic', 'backend'],
           registers: [registry],
+        }),
+    ),
+    subscriptionState: existing(
+      METRIC_NAMES.subscriptionState,
+      () =>
+        new Gauge({
+          name: METRIC_NAMES.subscriptionState,
+          help: 'Subscriptions by state (1 for the state each is in): running, reconnecting after a broker failure, closed',
+          labelNames: ['topic', 'backend', 'group', 'state'],
+          registers: [registry],
+          collect() {
+            this.reset();
+            for (const source of stateSources.get(registry) ?? []) {
+              for (const { topic, group, backend, state } of source()) {
+                for (const candidate of STATES)
+                  this.set({ topic, group, backend, state: candidate }, candidate === state ? 1 : 0);
+              }
+            }
+          },
         }),
     ),
   };

@@ -103,6 +103,49 @@ describe('withMetrics: Prometheus metrics', () => {
     expect(faulty.publishCalls).toBe(2);
   });
 
+  test('without an onInvalid hook an undecodable delivery is still counted, with the group label', async () => {
+    const registry = new Registry();
+    const broker = new MemoryBroker();
+    const adapter = withMetrics(memory(broker), { registry });
+    const garbage: Codec = {
+      encode: () => ({ body: Buffer.from('{nope'), contentType: 'application/json' }),
+      decode: jsonCodec.decode,
+    };
+    const handled: number[] = [];
+    const subscription = await adapter.subscribe<{ n: number }>(
+      'raw',
+      (message) => {
+        handled.push(message.data.n);
+      },
+      { group: 'audit', redeliveryDelayMs: () => 60_000, onError: () => undefined },
+    );
+    await memory(broker, garbage).publish({ topic: 'raw', data: 'whatever' });
+    await adapter.publish({ topic: 'raw', data: { n: 1 } });
+    await until(() => handled.length === 1);
+    for (
+      let tries = 0;
+      tries < 100 && (await sampleValue(registry, METRIC_NAMES.consumed, { outcome: 'invalid' })) < 1;
+      tries++
+    ) {
+      await sleep(10);
+    }
+    const labels = { topic: 'raw', backend: 'memory', group: 'audit' };
+    expect(await sampleValue(registry, METRIC_NAMES.consumed, { ...labels, outcome: 'invalid' })).toBe(1);
+    expect(await sampleValue(registry, METRIC_NAMES.consumed, { ...labels, outcome: 'ack' })).toBe(1);
+    expect(await sampleValue(registry, METRIC_NAMES.subscriptionState, { ...labels, state: 'running' })).toBe(1);
+    expect(await sampleValue(registry, METRIC_NAMES.subscriptionState, { ...labels, state: 'reconnecting' })).toBe(0);
+    await subscription.close();
+    expect(await sampleValue(registry, METRIC_NAMES.subscriptionState, { ...labels, state: 'running' })).toBe(0);
+  });
+
+  test('dead letters are counted by the topic they came from', async () => {
+    const registry = new Registry();
+    const adapter = withMetrics(memory(new MemoryBroker()), { registry });
+    await adapter.publish({ topic: 'orders.dlq', data: 1, headers: { 'dlq-original-topic': 'orders' } });
+    await adapter.publish({ topic: 'orders', data: 2 });
+    expect(await sampleValue(registry, METRIC_NAMES.deadLettered, { topic: 'orders', backend: 'memory' })).toBe(1);
+  });
+
   test('consumed outcomes: ack when the handler resolves, nack when it throws, invalid for bad payloads', async () => {
     const registry = new Registry();
     const broker = new MemoryBroker();

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type {
   InvalidDelivery,
   MessageHandler,
+  Settlement,
   SubscribeOptions,
   Subscription,
   SubscriptionHealth,
@@ -15,8 +16,8 @@ import type { ReceivedMessage } from '../message.js';
 import { backoffDelay, pause } from '../timing.js';
 import { Semaphore } from './semaphore.js';
 
-export type ResolvedSubscribeOptions = Required<Omit<SubscribeOptions, 'onInvalid'>> &
-  Pick<SubscribeOptions, 'onInvalid'>;
+export type ResolvedSubscribeOptions = Required<Omit<SubscribeOptions, 'onInvalid' | 'onSettled'>> &
+  Pick<SubscribeOptions, 'onInvalid' | 'onSettled'>;
 
 export type DecodedMessage<T> = Omit<ReceivedMessage<T>, 'ack' | 'nack' | 'group'>;
 
@@ -306,10 +307,28 @@ export class Consumer<T> implements Subscription {
     return { decided };
   }
 
-  private async succeed(held: Held): Promise<void> {
+  private async succeed(held: Held, outcome: Settlement['outcome'] = 'ack', error?: unknown): Promise<void> {
     this.leave(held);
     this.localCounts.delete(held.record.id);
+    this.observe(held, outcome, error);
     await this.settle(held, 'ack');
+  }
+
+  private observe(held: Held, outcome: Settlement['outcome'], error?: unknown): void {
+    const observer = this.options.onSettled;
+    if (!observer) return;
+    try {
+      observer({
+        topic: this.topic,
+        group: this.options.group,
+        recordId: held.record.id,
+        attempt: held.attempt,
+        outcome,
+        ...(error === undefined ? {} : { error }),
+      });
+    } catch (observerError) {
+      this.options.onError(observerError);
+    }
   }
 
   /**
@@ -319,6 +338,7 @@ export class Consumer<T> implements Subscription {
    */
   private async fail(held: Held, delayMs: number): Promise<void> {
     const retryInPlace = this.ordered && held.ownsKey;
+    this.observe(held, 'nack');
     this.releaseSlot(held);
     if (!retryInPlace) {
       this.releaseKey(held);
@@ -354,7 +374,7 @@ export class Consumer<T> implements Subscription {
       };
       try {
         await hook(invalid, delivery);
-        await this.succeed(held);
+        await this.succeed(held, 'invalid', invalid);
         return;
       } catch (hookError) {
         this.options.onError(hookError);
@@ -367,6 +387,7 @@ export class Consumer<T> implements Subscription {
       this.options.onError(invalid);
     }
     // Poison must not stall what comes after it: its key is released now, and it backs off on its own.
+    this.observe(held, 'invalid', invalid);
     this.leave(held);
     await this.backOff(held, this.options.redeliveryDelayMs(held.attempt));
   }

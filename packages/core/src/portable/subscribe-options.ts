@@ -14,6 +14,7 @@ const SUBSCRIBE_OPTION_KEYS = [
   'redeliveryDelayMs',
   'onInvalid',
   'onError',
+  'onSettled',
 ] as const satisfies readonly (keyof SubscribeOptions)[];
 
 /** Subscribe options with defaults, checked before anything connects: a typo fails, naming the key. */
@@ -37,6 +38,7 @@ export function resolveSubscribeOptions(options: SubscribeOptions, logger: Logge
     drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
     redeliveryDelayMs: options.redeliveryDelayMs ?? defaultRedeliveryDelayMs,
     onInvalid: options.onInvalid,
+    onSettled: options.onSettled,
     onError: options.onError ?? ((error) => logger.warn('subscription error', { error: describeError(error) })),
   };
 }
