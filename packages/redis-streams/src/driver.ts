@@ -1,25 +1,27 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
+  abortion,
   type Capabilities,
-  type CreateTopicOptions,
   type Driver,
-  type DriverSubscribeOptions,
-  type DriverSubscription,
   describeError,
-  type ErrorCode,
   EventportError,
   type Logger,
   type OutgoingRecord,
-  type RecordSink,
+  parseOptions,
+  type ReceiverOptions,
+  SENT,
+  type SendResult,
+  silentLogger,
 } from '@eventport/core';
 import Redis from 'ioredis';
-import { GroupConsumer } from './consumer.js';
-import { entryFields } from './entries.js';
+import { entryFields, parseCursorReply, parsePending } from './entries.js';
 import { classifyRedisError } from './errors.js';
-import { describeUrl, type RedisStreamsOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { type RedisStreamsConfig, type RedisStreamsOptions, redisStreamsSchema } from './options.js';
+import { BLOCK_MS, type GroupState, RedisStreamsReceiver } from './receiver.js';
 
 export const REDIS_STREAMS_CAPABILITIES: Capabilities = {
-  // Redis hands a group's entries to whichever member reads first, so two members can work on one key
-  // at once. Within one member order per key holds, nacks included (see GroupConsumer).
+  // Redis hands a group's entries to whichever member reads first: two members can hold one key at once.
   orderingKeys: false,
   consumerGroups: true,
   replayFromStart: true,
@@ -31,74 +33,72 @@ export const REDIS_STREAMS_CAPABILITIES: Capabilities = {
   maxPayloadBytes: 64 * 1024 * 1024,
 };
 
-/** Creates an empty stream atomically; 0 when the key already exists. */
-const CREATE_STREAM = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '$', 'MKSTREAM')
-redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
-return 1`;
+/** Bounds the TCP connect and every command: a server that accepts and never answers fails the call, never hangs it. */
+const TIMEOUT_MS = 5_000;
 
-/** Deletes the key only if it is a stream, so a same-named key of another type is never touched. */
-const DELETE_STREAM = `
-if redis.call('TYPE', KEYS[1]).ok ~= 'stream' then return 0 end
-return redis.call('DEL', KEYS[1])`;
+/** An empty stream, created atomically (0: the key exists); and a delete of the key only if it is a stream. */
+const CREATE_STREAM = `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('XGROUP', 'CREATE', KEYS[1], 'eventport-create', '$', 'MKSTREAM')
+return redis.call('XGROUP', 'DESTROY', KEYS[1], 'eventport-create')`;
+const DELETE_STREAM = `if redis.call('TYPE', KEYS[1]).ok ~= 'stream' then return 0 end return redis.call('DEL', KEYS[1])`;
 
 export class RedisStreamsDriver implements Driver {
   readonly backend = 'redis-streams';
   readonly capabilities = REDIS_STREAMS_CAPABILITIES;
-  private readonly options: ResolvedOptions;
+  readonly classify = classifyRedisError;
+  private readonly config: RedisStreamsConfig;
+  private readonly consumerName: string;
   private client: Redis | undefined;
-  /** Consumer-name suffixes in use per topic and group, so each subscription is its own group member. */
-  private readonly members = new Map<string, Set<number>>();
+  private readonly groups = new Map<string, GroupState>();
 
   constructor(
-    options: RedisStreamsOptions,
-    private readonly logger: Logger,
+    options: RedisStreamsOptions = {},
+    private readonly logger: Logger = silentLogger,
   ) {
-    this.options = resolveOptions(options);
+    this.config = parseOptions(redisStreamsSchema, options, 'redis-streams');
+    this.consumerName = this.config.consumerName ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   }
 
-  async connect(): Promise<void> {
-    // No enableAutoPipelining: ioredis drops the command name of call()/callBuffer() when it is on.
-    const client = new Redis(this.options.url, {
-      // After a failover the old primary answers READONLY: reconnect (to the new primary) and resend.
-      reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
-      ...this.options.redis,
+  async connect(signal: AbortSignal): Promise<void> {
+    // No offline queue, nothing resent after a reconnect: during an outage a command fails at once
+    // (retryably) instead of waiting, and a command given up on is never written later.
+    const client = new Redis(this.config.url, {
+      connectTimeout: TIMEOUT_MS,
+      commandTimeout: TIMEOUT_MS,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      // After a failover the old primary answers READONLY: reconnect, to the new primary.
+      reconnectOnError: (error) => error.message.startsWith('READONLY'),
+      ...this.config.redis,
       lazyConnect: true,
-      enableAutoPipelining: false,
+      enableAutoPipelining: false, // it drops the command name of call()/callBuffer()
     });
-    let lastError: unknown;
-    reportOutages(
-      client,
-      (error) => {
-        lastError = error;
-        if (this.client === client) {
-          this.logger.warn('redis connection lost; reconnecting', { error: describeError(error) });
-        }
-      },
-      () => this.logger.info('redis connection restored'),
-    );
+    this.client = client;
+    let failure: unknown;
+    client.on('error', (error: unknown) => {
+      failure = error;
+      this.logger.debug('redis connection error; ioredis reconnects', { error: describeError(error) });
+    });
     try {
-      await client.connect();
+      await Promise.race([client.connect(), abortion(signal)]);
     } catch (error) {
       client.disconnect();
-      const cause = lastError ?? error;
-      // A refused password is not worth retrying; anything else may be a server still starting.
-      const refused = classifyRedisError(cause)?.code === 'PERMISSION_DENIED';
+      // The rejection only says "Connection is closed."; the error event said why.
+      const cause = failure ?? error;
+      const { code } = this.classify(cause);
+      const { protocol, host } = new URL(this.config.url);
       throw new EventportError(
-        refused ? 'PERMISSION_DENIED' : 'CONNECTION',
-        `cannot connect to Redis at ${describeUrl(this.options.url)}: ${describeError(cause)}`,
+        code === 'INTERNAL' ? 'CONNECTION' : code,
+        `cannot connect to Redis at ${protocol}//${host}: ${describeError(cause)}`,
         { cause },
       );
     }
-    this.client = client;
   }
 
   async disconnect(): Promise<void> {
     const client = this.client;
     this.client = undefined;
     if (client?.status === 'ready') await client.quit().catch(() => client.disconnect());
-    // Not connected right now: QUIT would wait in the offline queue for a server that may not come back.
     else client?.disconnect();
   }
 
@@ -106,70 +106,59 @@ export class RedisStreamsDriver implements Driver {
     await this.connected().ping();
   }
 
-  async send(topic: string, records: readonly OutgoingRecord[]): Promise<void> {
-    const stream = this.streamKey(topic);
-    const trim = this.options.maxLength === undefined ? [] : ['MAXLEN', '~', this.options.maxLength];
+  async send(topic: string, records: readonly OutgoingRecord[]): Promise<SendResult[]> {
     const client = this.connected();
+    const { maxLength } = this.config;
+    const trim = maxLength === undefined ? [] : ['MAXLEN', '~', maxLength];
+    const args = (record: OutgoingRecord) => [this.streamKey(topic), ...trim, '*', ...entryFields(record)];
     if (records.length === 1) {
-      // A single XADD is atomic already; a one-command transaction would cost three round trips' work.
-      await client.call('XADD', stream, ...trim, '*', ...entryFields(records[0] as OutgoingRecord));
-      return;
+      await client.call('XADD', ...args(records[0] as OutgoingRecord));
+      return [SENT];
     }
-    // One MULTI/EXEC: the batch lands whole or not at all, so a retried batch is not half duplicated.
+    // One MULTI/EXEC round trip. Redis runs every XADD in it, so each record has its own result.
     const transaction = client.multi();
-    for (const record of records) transaction.call('XADD', stream, ...trim, '*', ...entryFields(record));
+    for (const record of records) transaction.call('XADD', ...args(record));
     const results = await transaction.exec();
     if (!results) throw new EventportError('INTERNAL', `the transaction publishing to "${topic}" was discarded`);
-    for (const [error] of results) if (error) throw error;
+    return results.map(([error]) => (error ? { ok: false, error } : SENT));
   }
 
-  async subscribe(topic: string, options: DriverSubscribeOptions, sink: RecordSink): Promise<DriverSubscription> {
+  async openReceiver(topic: string, options: ReceiverOptions, signal: AbortSignal): Promise<RedisStreamsReceiver> {
     const client = this.connected();
+    const stream = this.streamKey(topic);
     const { group } = options;
-    const memberKey = `${topic}\n${group}`;
-    const taken = this.members.get(memberKey) ?? new Set<number>();
-    this.members.set(memberKey, taken);
+    const state = this.groups.get(`${stream}\n${group}`) ?? { unacked: new Set(), members: new Set() };
+    this.groups.set(`${stream}\n${group}`, state);
+    // A group read from before that vanished (stream deleted, Redis restarted without its data) is
+    // recreated where this process last read, so nothing published in between is skipped.
+    const start = state.lastId ?? (options.fromBeginning ? '0' : '$');
+    await client.xgroup('CREATE', stream, group, start, 'MKSTREAM').catch((error: Error) => {
+      if (!error.message.startsWith('BUSYGROUP')) throw error;
+    });
     let index = 0;
-    while (taken.has(index)) index++;
-    taken.add(index);
-    const release = () => {
-      taken.delete(index);
-      if (taken.size === 0) this.members.delete(memberKey);
-    };
-    // Blocking reads get their own connection that waits out outages instead of failing each read.
-    const reader = client.duplicate({ lazyConnect: true, maxRetriesPerRequest: null });
-    reportOutages(reader, options.onError, () => this.logger.info(`redis reader of "${topic}" reconnected`));
+    while (state.members.has(index)) index++;
+    state.members.add(index);
+    const consumer = `${this.consumerName}-${index}`;
+    const reader = client.duplicate({ commandTimeout: (client.options.commandTimeout ?? TIMEOUT_MS) + BLOCK_MS });
+    reader.on('error', () => undefined); // a failed read fails receive(), which core reports
     try {
-      await reader.connect();
-      const consumer = new GroupConsumer({
-        client,
-        reader,
-        stream: this.streamKey(topic),
-        group,
-        consumer: `${this.options.consumerName}-${index}`,
-        fromBeginning: options.fromBeginning,
-        maxInFlight: options.maxInFlight,
-        claimIdleMs: this.options.claimIdleMs,
-        claimIntervalMs: this.options.claimIntervalMs,
-        blockMs: this.options.blockMs,
-        sink,
-        onError: options.onError,
-        onClosed: () => {
-          reader.disconnect();
-          release();
-        },
-      });
-      await consumer.start();
-      return consumer;
+      await Promise.race([reader.connect(), abortion(signal)]);
+      // What this consumer name still owns (a restart with a stable consumerName, a replaced receiver of
+      // this process) is delivered first, except entries already handled whose XACK failed.
+      const own = parsePending(await client.xpending(stream, group, '-', '+', 10_000, consumer));
+      const pending = own.map(([id]) => id).filter((id) => !state.unacked.has(id));
+      const { claimIdleMs, claimIntervalMs = Math.max(1, Math.min(claimIdleMs / 2, 5_000)) } = this.config;
+      const member = { client, reader, stream, group, consumer, state, claimIdleMs, claimIntervalMs };
+      return new RedisStreamsReceiver(member, pending, () => state.members.delete(index));
     } catch (error) {
       reader.disconnect();
-      release();
+      state.members.delete(index);
       throw error;
     }
   }
 
-  async createTopic(topic: string, _options: CreateTopicOptions): Promise<void> {
-    const created = await this.connected().eval(CREATE_STREAM, 1, this.streamKey(topic), 'eventport-create');
+  async createTopic(topic: string): Promise<void> {
+    const created = await this.connected().eval(CREATE_STREAM, 1, this.streamKey(topic));
     if (created === 0) throw new EventportError('ALREADY_EXISTS', `topic "${topic}" already exists`);
   }
 
@@ -179,25 +168,18 @@ export class RedisStreamsDriver implements Driver {
   }
 
   /** SCAN with TYPE stream under the key prefix: never KEYS, which blocks the server. */
-  async listTopics(): Promise<string[]> {
-    const client = this.connected();
-    const { keyPrefix } = this.options;
+  async listTopics(signal: AbortSignal): Promise<string[]> {
+    const { keyPrefix } = this.config;
     const pattern = `${keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
     const topics = new Set<string>();
     let cursor = '0';
     do {
-      const [next, keys] = (await client.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000, 'TYPE', 'stream')) as [
-        string,
-        string[],
-      ];
-      cursor = next;
-      for (const key of keys) topics.add(key.slice(keyPrefix.length));
-    } while (cursor !== '0');
+      const reply = await this.connected().call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000, 'TYPE', 'stream');
+      const scanned = parseCursorReply(reply, 'SCAN');
+      cursor = scanned.cursor;
+      for (const key of scanned.items) topics.add(key.slice(keyPrefix.length));
+    } while (cursor !== '0' && !signal.aborted);
     return [...topics].sort();
-  }
-
-  classifyError(error: unknown): { code: ErrorCode; retryable: boolean } | undefined {
-    return classifyRedisError(error);
   }
 
   native(): Redis | undefined {
@@ -205,29 +187,11 @@ export class RedisStreamsDriver implements Driver {
   }
 
   private streamKey(topic: string): string {
-    return `${this.options.keyPrefix}${topic}`;
+    return `${this.config.keyPrefix}${topic}`;
   }
 
   private connected(): Redis {
     if (!this.client) throw new EventportError('CLOSED', 'the redis-streams driver is not connected');
     return this.client;
   }
-}
-
-/**
- * ioredis reconnects on its own and emits "error" for every failed attempt: report the first error of
- * an outage and the recovery, not each retry.
- */
-function reportOutages(redis: Redis, onOutage: (error: unknown) => void, onRestored: () => void): void {
-  let inOutage = false;
-  redis.on('error', (error: unknown) => {
-    if (inOutage) return;
-    inOutage = true;
-    onOutage(error);
-  });
-  redis.on('ready', () => {
-    if (!inOutage) return;
-    inOutage = false;
-    onRestored();
-  });
 }

@@ -1,86 +1,95 @@
-import type { Headers, OutgoingRecord } from '@eventport/core';
+import { EventportError, type IncomingRecord, type OutgoingRecord } from '@eventport/core';
 
-/** Field names of an eventport stream entry. */
-const FIELD = { headers: 'headers', body: 'body', key: 'key' } as const;
-
-/** A stream entry this consumer now owns in the group's pending list. */
-export interface OwnedEntry {
+export interface RawEntry {
   id: string;
-  key?: string;
-  headers: Headers;
-  body: Buffer;
-  /** The group's delivery count for this entry. */
-  attempt: number;
+  fields: Map<string, Buffer>;
 }
-
-export type RawEntry = { id: string; fields: Map<string, Buffer> };
 
 /** XADD arguments after the id: headers as JSON, the body as raw bytes, the key when there is one. */
-export function entryFields(record: OutgoingRecord): Array<string | Buffer> {
-  const fields: Array<string | Buffer> = [FIELD.headers, JSON.stringify(record.headers), FIELD.body, record.body];
-  if (record.key !== undefined) fields.push(FIELD.key, record.key);
-  return fields;
+export function entryFields({ headers, body, key }: OutgoingRecord): Array<string | Buffer> {
+  return ['headers', JSON.stringify(headers), 'body', body, ...(key === undefined ? [] : ['key', key])];
 }
 
-/**
- * Reads an entry back. An entry written by another tool (plain `XADD s * field value ...`) has no
- * body field: it arrives as a JSON object of its fields, so it can still be consumed and inspected.
- */
-export function decodeEntry(entry: RawEntry, attempt: number): OwnedEntry {
-  const { fields } = entry;
-  const body = fields.get(FIELD.body);
-  if (body === undefined) {
-    const object = Object.fromEntries([...fields].map(([name, value]) => [name, value.toString('utf8')]));
-    return {
-      id: entry.id,
-      headers: { 'content-type': 'application/json' },
-      body: Buffer.from(JSON.stringify(object)),
-      attempt,
-    };
+/** An entry written by another tool (`XADD s * field value ...`, no body field) arrives as a JSON object of its fields. */
+export function toRecord({ id, fields }: RawEntry, deliveryCount: number, stream: string): IncomingRecord {
+  const record: IncomingRecord = {
+    id,
+    headers: {},
+    body: fields.get('body') as Buffer,
+    deliveryCount,
+    meta: { id, stream },
+  };
+  if (record.body === undefined) {
+    record.headers = { 'content-type': 'application/json' };
+    record.body = Buffer.from(JSON.stringify(Object.fromEntries([...fields].map(([k, v]) => [k, v.toString()]))));
+    return record;
   }
-  const owned: OwnedEntry = { id: entry.id, headers: parseHeaders(fields.get(FIELD.headers)), body, attempt };
-  const key = fields.get(FIELD.key);
-  if (key !== undefined) owned.key = key.toString('utf8');
-  return owned;
-}
-
-function parseHeaders(raw: Buffer | undefined): Headers {
-  if (raw === undefined) return {};
   try {
-    const parsed: unknown = JSON.parse(raw.toString('utf8'));
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
-    return Object.fromEntries(Object.entries(parsed).filter(([, value]) => typeof value === 'string'));
+    const headers: unknown = JSON.parse(fields.get('headers')?.toString() ?? '{}');
+    if (headers && typeof headers === 'object' && !Array.isArray(headers)) {
+      record.headers = Object.fromEntries(Object.entries(headers).filter(([, value]) => typeof value === 'string'));
+    }
   } catch {
     // Unreadable headers must not make the entry undeliverable: the body still goes to the codec.
-    return {};
   }
+  const key = fields.get('key');
+  if (key !== undefined) record.key = key.toString();
+  return record;
+}
+
+const isText = (value: unknown): value is string | Buffer => typeof value === 'string' || Buffer.isBuffer(value);
+
+/** A reply of an unexpected shape fails the call loudly: a consumer that silently reads nothing is worse. */
+export function check(ok: boolean, command: string): asserts ok {
+  if (!ok) throw new EventportError('INTERNAL', `unexpected ${command} reply shape (is ioredis ^5.4 or ^6 installed?)`);
 }
 
 /**
- * Entries of an XREADGROUP / XCLAIM / XAUTOCLAIM reply read with callBuffer. Entries deleted from the
- * stream (trimmed) come back with no fields; they are returned separately so the caller can ack them.
+ * XREADGROUP's entries, whatever shape ioredis gives the reply: null (nothing within BLOCK), nested
+ * `[[stream, entries]]` (ioredis 5 / RESP2), the RESP3 map flattened to `[stream, entries]` (ioredis
+ * 6 `callBuffer`), or `{ stream: entries }` (ioredis 6 with replyMapping "resp3").
  */
-export function parseEntries(raw: unknown): { entries: RawEntry[]; deleted: string[] } {
-  const entries: RawEntry[] = [];
-  const deleted: string[] = [];
-  for (const item of (raw as Array<[Buffer, Buffer[] | null]> | null) ?? []) {
-    const [id, values] = item;
-    if (!values) {
-      deleted.push(id.toString());
-      continue;
-    }
-    const fields = new Map<string, Buffer>();
-    for (let index = 0; index + 1 < values.length; index += 2) {
-      fields.set((values[index] as Buffer).toString('utf8'), values[index + 1] as Buffer);
-    }
-    entries.push({ id: id.toString(), fields });
+export function parseReadReply(reply: unknown): RawEntry[] {
+  if (reply === null) return [];
+  let pairs: unknown[] = [];
+  if (Array.isArray(reply) && isText(reply[0])) {
+    for (let at = 0; at < reply.length; at += 2) pairs.push([reply[at], reply[at + 1]]);
+  } else if (Array.isArray(reply)) pairs = reply;
+  else {
+    check(typeof reply === 'object', 'XREADGROUP');
+    pairs = Object.entries(reply as object);
   }
-  return { entries, deleted };
+  return pairs.flatMap((pair) => {
+    check(Array.isArray(pair) && pair.length === 2 && isText(pair[0]), 'XREADGROUP');
+    return parseEntries(pair[1], 'XREADGROUP');
+  });
 }
 
-/** Orders stream ids ("<ms>-<seq>") numerically. */
-export function compareIds(a: string, b: string): number {
-  const [aMs, aSeq] = a.split('-').map(Number) as [number, number];
-  const [bMs, bSeq] = b.split('-').map(Number) as [number, number];
-  return aMs - bMs || aSeq - bSeq;
+/** `[[id, [field, value, ...]], ...]` of XREADGROUP / XCLAIM; an entry trimmed away (null fields, Redis 6.2) is skipped. */
+export function parseEntries(raw: unknown, command: string): RawEntry[] {
+  check(Array.isArray(raw), command);
+  return (raw as unknown[]).flatMap((item) => {
+    check(Array.isArray(item) && isText(item[0]) && (item[1] === null || Array.isArray(item[1])), command);
+    const [id, values] = item as [Buffer, unknown[] | null];
+    if (!values) return [];
+    check(values.length % 2 === 0 && values.every(isText), command);
+    const fields = new Map<string, Buffer>();
+    for (let at = 0; at < values.length; at += 2) fields.set(String(values[at]), Buffer.from(values[at + 1] as Buffer));
+    return [{ id: String(id), fields }];
+  });
+}
+
+/** `[cursor, [item, ...], ...]` of XAUTOCLAIM JUSTID and SCAN. */
+export function parseCursorReply(reply: unknown, command: string): { cursor: string; items: string[] } {
+  check(Array.isArray(reply) && isText(reply[0]) && Array.isArray(reply[1]) && reply[1].every(isText), command);
+  return { cursor: String(reply[0]), items: (reply[1] as unknown[]).map(String) };
+}
+
+/** Extended XPENDING: `[[id, consumer, idle, deliveryCount], ...]`. */
+export function parsePending(reply: unknown): Array<[id: string, count: number]> {
+  check(Array.isArray(reply), 'XPENDING');
+  return (reply as unknown[]).map((item) => {
+    check(Array.isArray(item) && isText(item[0]) && Number.isInteger(Number(item[3])), 'XPENDING');
+    return [String(item[0]), Number(item[3])];
+  });
 }

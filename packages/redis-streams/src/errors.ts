@@ -1,53 +1,34 @@
-import type { ErrorCode } from '@eventport/core';
+import { type ErrorClassification, type ErrorCode, EventportError } from '@eventport/core';
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-]);
-
-/** Redis reply prefixes (the error "code" Redis puts first) and what they mean portably. */
-const REPLY_PREFIXES: ReadonlyArray<[prefix: string, code: ErrorCode, retryable: boolean]> = [
-  // A restarting or failing-over server: the same command succeeds a moment later.
-  ['LOADING', 'CONNECTION', true],
-  ['READONLY', 'CONNECTION', true],
-  ['MASTERDOWN', 'CONNECTION', true],
-  ['TRYAGAIN', 'CONNECTION', true],
-  ['CLUSTERDOWN', 'CONNECTION', true],
-  ['BUSY', 'RESOURCE_EXHAUSTED', true],
-  ['OOM', 'RESOURCE_EXHAUSTED', true],
-  ['NOAUTH', 'PERMISSION_DENIED', false],
-  ['WRONGPASS', 'PERMISSION_DENIED', false],
-  ['NOPERM', 'PERMISSION_DENIED', false],
-  ['NOGROUP', 'NOT_FOUND', false],
-  ['WRONGTYPE', 'INVALID_ARGUMENT', false],
+/** What ioredis says about a connection that is gone or not usable right now (there is no offline queue). */
+const CONNECTION_LOST =
+  /^(Connection is closed|Stream isn't writeable|Socket closed unexpectedly|Command aborted due to connection close|Socket timeout|Reached the max retries)/;
+const NETWORK_CODES =
+  /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/;
+/** The code Redis puts first in a reply error. A restarting, loading or failing-over server succeeds a moment later. */
+const REPLY_CODES: Array<[RegExp, ErrorCode, boolean]> = [
+  [/^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/, 'CONNECTION', true],
+  [/^(BUSY|OOM)\b/, 'RESOURCE_EXHAUSTED', true],
+  [/^(NOAUTH|WRONGPASS|NOPERM)\b/, 'PERMISSION_DENIED', false],
+  // UNBLOCKED: a blocked XREADGROUP whose stream was deleted.
+  [/^(NOGROUP|UNBLOCKED)\b/, 'NOT_FOUND', false],
+  [/^WRONGTYPE\b/, 'INVALID_ARGUMENT', false],
 ];
 
-/** Maps ioredis / Redis errors to portable codes; connection trouble is retryable. */
-export function classifyRedisError(error: unknown): { code: ErrorCode; retryable: boolean } | undefined {
-  if (!(error instanceof Error)) return undefined;
-  const { code } = error as { code?: unknown };
-  if (error.name === 'MaxRetriesPerRequestError' || (typeof code === 'string' && NETWORK_CODES.has(code))) {
-    return { code: 'CONNECTION', retryable: true };
+/** Maps ioredis / Redis errors to portable codes, looking through wrappers' `cause` chains. */
+export function classifyRedisError(error: unknown): ErrorClassification {
+  for (let current = error, depth = 0; current instanceof Error && depth < 8; depth++) {
+    if (current instanceof EventportError) return { code: current.code, retryable: current.retryable };
+    const { code, cause } = current as { code?: unknown; cause?: unknown };
+    if (current.name === 'MaxRetriesPerRequestError' || CONNECTION_LOST.test(current.message)) {
+      return { code: 'CONNECTION', retryable: true };
+    }
+    if (typeof code === 'string' && NETWORK_CODES.test(code)) return { code: 'CONNECTION', retryable: true };
+    if (current.message.startsWith('Command timed out')) return { code: 'TIMEOUT', retryable: true };
+    const { message } = current;
+    const reply = REPLY_CODES.find(([pattern]) => pattern.test(message));
+    if (reply) return { code: reply[1], retryable: reply[2] };
+    current = cause;
   }
-  if (/Connection is closed|Stream isn't writeable|Socket closed unexpectedly/i.test(error.message)) {
-    return { code: 'CONNECTION', retryable: true };
-  }
-  if (/Command timed out/i.test(error.message)) return { code: 'TIMEOUT', retryable: true };
-  for (const [prefix, portable, retryable] of REPLY_PREFIXES) {
-    if (error.message === prefix || error.message.startsWith(`${prefix} `)) return { code: portable, retryable };
-  }
-  return undefined;
-}
-
-/** The group (or its whole stream) no longer exists: deleted, or lost in a Redis restart without persistence. */
-export function isGroupGoneError(error: unknown): boolean {
-  // Redis 7 ends a blocked XREADGROUP with UNBLOCKED when its stream is deleted.
-  return error instanceof Error && /^(NOGROUP|UNBLOCKED the stream key no longer exists)/.test(error.message);
+  return { code: 'INTERNAL', retryable: false };
 }

@@ -6,23 +6,24 @@ import {
   type EventAdapter,
 } from '@eventport/core';
 import { RedisStreamsDriver } from './driver.js';
-import type { RedisStreamsOptions } from './options.js';
+import { type RedisStreamsOptions, redisStreamsSchema } from './options.js';
 
 export { REDIS_STREAMS_CAPABILITIES, RedisStreamsDriver } from './driver.js';
-export type { RedisStreamsOptions } from './options.js';
+export { classifyRedisError } from './errors.js';
+export { type RedisStreamsConfig, type RedisStreamsOptions, redisStreamsSchema } from './options.js';
 
 /** An adapter on Redis Streams; options are validated here, before anything connects. */
 export function createRedisStreamsAdapter(options: RedisStreamsOptions & AdapterOptions = {}): EventAdapter {
-  const { logger = consoleLogger(), codec, maxPayloadBytes, publishAttempts, ...driverOptions } = options;
-  return createPortableAdapter(new RedisStreamsDriver(driverOptions, logger), {
-    logger,
-    codec,
-    maxPayloadBytes,
-    publishAttempts,
-  });
+  const { logger = consoleLogger(), codec, maxPayloadBytes, publishAttempts, deadlines, ...driverOptions } = options;
+  const portable = { logger, codec, maxPayloadBytes, publishAttempts, deadlines };
+  return createPortableAdapter(new RedisStreamsDriver(driverOptions, logger), portable);
 }
 
-/** `createAdapter('redis-streams')`: the URL comes from REDIS_URL (default redis://localhost:6379). */
-export const backend: BackendDefinition<RedisStreamsOptions> = {
+/** `createAdapter('redis-streams')` / EVENT_TYPE=redis-streams: the URL comes from REDIS_URL. */
+export const backend: BackendDefinition<typeof redisStreamsSchema> = {
+  name: 'redis-streams',
+  env: { url: 'REDIS_URL' },
+  schema: redisStreamsSchema,
+  announceDefaults: ['url'],
   create: (config, options) => createRedisStreamsAdapter({ ...config, ...options }),
 };
