@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,16 +10,25 @@ const run = promisify(execFile);
 /**
  * A redis-server of the test's own on a free port, so fault tests restart it instead of the shared
  * Redis. `persistent` turns on the AOF with fsync on every write: a restart then keeps every
- * acknowledged write, as a production setup that must not lose events would.
+ * acknowledged write, as a production setup that must not lose events would. `password` starts it
+ * with `--requirepass`.
  */
 export class PrivateRedis {
   private dir = '';
   private port = 0;
 
-  constructor(private readonly persistent: boolean) {}
+  constructor(
+    private readonly persistent: boolean,
+    private readonly password?: string,
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** The URL with `password` (default: the server's own) as the default user's. */
+  urlWith(password = this.password ?? ''): string {
+    return `redis://:${encodeURIComponent(password)}@127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
@@ -44,6 +53,7 @@ export class PrivateRedis {
       path.join(this.dir, 'redis.pid'),
       '--logfile',
       path.join(this.dir, 'redis.log'),
+      ...(this.password === undefined ? [] : ['--requirepass', this.password]),
     ]);
     await this.waitUntil(async () => (await this.cli('PING')) === 'PONG');
   }
@@ -52,6 +62,16 @@ export class PrivateRedis {
   async restart(): Promise<void> {
     await this.shutdown();
     await this.start();
+  }
+
+  /** Stops the server, keeping its directory for start(). */
+  async pause(): Promise<void> {
+    await this.shutdown();
+  }
+
+  /** SIGSTOP freezes the server: connections stay open and nothing answers. SIGCONT resumes it. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    process.kill(Number(readFileSync(path.join(this.dir, 'redis.pid'), 'utf8').trim()), signal);
   }
 
   async stop(): Promise<void> {
@@ -65,7 +85,8 @@ export class PrivateRedis {
   }
 
   private async cli(...args: string[]): Promise<string> {
-    const { stdout } = await run('redis-cli', ['-p', String(this.port), ...args]);
+    const auth = this.password === undefined ? [] : ['--no-auth-warning', '-a', this.password];
+    const { stdout } = await run('redis-cli', ['-p', String(this.port), ...auth, ...args]);
     return stdout.trim();
   }
 

@@ -3,6 +3,7 @@ import { createAdapter, type EventAdapter, isEventportError, type ReceivedMessag
 import { createRedisStreamsAdapter } from '@eventport/redis-streams';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import Redis from 'ioredis';
+import { parseCursorReply, parsePending, parseReadReply } from '../src/entries.js';
 import { PrivateRedis } from './private-redis.js';
 
 const url = process.env.REDIS_URL ?? 'redis://localhost:6379';
@@ -105,19 +106,27 @@ describe('redis-streams specifics', () => {
     expect(handled.sort()).toEqual(sent.map((message) => message.id).sort());
   });
 
-  test('within one subscriber, a nacked message is redelivered before later messages of its key', async () => {
+  // The old driver also kept a nacked record ahead of its key (its own key gate). Core now owns key
+  // order and keeps a failed record's place only where capabilities.orderingKeys is true, which Redis
+  // Streams cannot claim (two members of a group can hold one key): the nacked record goes back to
+  // the group and later records of its key may overtake it. Everything else stays in order per key.
+  test('within one subscriber, records of a key arrive in order; a nacked one comes back once, with attempt 2', async () => {
     const topic = topicFor('order');
     const adapter = open();
     const seen = new Map<string, number[]>();
     let failed = false;
+    let retriedAttempt: number | undefined;
     let handled = 0;
     const subscription = await adapter.subscribe<{ seq: number }>(
       topic,
       (message) => {
         const key = message.key as string;
-        if (key === 'k0' && message.data.seq === 0 && !failed) {
-          failed = true;
-          throw new Error('planned failure');
+        if (key === 'k0' && message.data.seq === 0) {
+          if (!failed) {
+            failed = true;
+            throw new Error('planned failure');
+          }
+          retriedAttempt = message.attempt;
         }
         seen.set(key, [...(seen.get(key) ?? []), message.data.seq]);
         handled++;
@@ -128,8 +137,13 @@ describe('redis-streams specifics', () => {
     await until(() => handled >= 200);
     await subscription.close();
     expect(failed).toBe(true);
-    for (const list of seen.values()) expect(list).toEqual([...list].sort((a, b) => a - b));
-    expect(seen.get('k0')?.[0]).toBe(0);
+    expect(retriedAttempt).toBe(2);
+    for (const [key, list] of seen) {
+      const firstDeliveries = key === 'k0' ? list.filter((seq) => seq !== 0) : list;
+      expect(firstDeliveries).toEqual([...firstDeliveries].sort((x, y) => x - y));
+      expect(new Set(list).size).toBe(list.length);
+    }
+    expect(seen.get('k0')).toContain(0);
   });
 
   test('closing with messages still buffered hands them back to the group at once', async () => {
@@ -208,6 +222,124 @@ describe('redis-streams specifics', () => {
   });
 });
 
+describe('ioredis 5 and 6 reply shapes', () => {
+  const entry = [Buffer.from('1-0'), [Buffer.from('body'), Buffer.from('{}')]];
+  const ids = (reply: unknown) => parseReadReply(reply).map((parsed) => parsed.id);
+
+  test('XREADGROUP: nested (ioredis 5), flattened RESP3 map (ioredis 6), object (replyMapping resp3), null', () => {
+    expect(ids([[Buffer.from('s'), [entry]]])).toEqual(['1-0']);
+    expect(ids([Buffer.from('s'), [entry]])).toEqual(['1-0']);
+    expect(ids({ s: [entry] })).toEqual(['1-0']);
+    expect(ids(null)).toEqual([]);
+  });
+
+  test('a malformed reply is an error, never an empty read', () => {
+    const malformed: unknown[] = [
+      undefined,
+      42,
+      'OK',
+      [Buffer.from('s')],
+      [[Buffer.from('s'), 'not entries']],
+      [[Buffer.from('s'), [[Buffer.from('1-0'), [Buffer.from('odd')]]]]],
+      [[Buffer.from('s'), [[42, []]]]],
+    ];
+    for (const reply of malformed) expect(() => parseReadReply(reply)).toThrow(/unexpected XREADGROUP reply shape/);
+    expect(() => parseCursorReply([Buffer.from('0-0')], 'XAUTOCLAIM')).toThrow(/unexpected XAUTOCLAIM reply/);
+    expect(() => parsePending([['1-0', 'c', 5]])).toThrow(/unexpected XPENDING reply/);
+    expect(() => parseCursorReply({ cursor: '0' }, 'SCAN')).toThrow(/unexpected SCAN reply/);
+  });
+
+  test.each([2, 3] as const)(
+    "RESP%i: new entries, a nack (attempt 2), a dead member's entries (attempt 2) and listTopics all work",
+    async (protocol) => {
+      const topic = topicFor(`resp${protocol}`);
+      const stream = `eventport:${topic}`;
+      const adapter = open({ redis: { protocol } });
+      await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+      await adapter.publishBatch([
+        { topic, data: { n: 'dead-1' } },
+        { topic, data: { n: 'dead-2' } },
+      ]);
+      await redis.xreadgroup('GROUP', 'g', 'dead', 'COUNT', 10, 'STREAMS', stream, '>');
+      const attempts = new Map<string, number>();
+      let failed = false;
+      const subscription = await adapter.subscribe<{ n: string }>(
+        topic,
+        (message) => {
+          if (message.data.n === 'new-0' && !failed) {
+            failed = true;
+            throw new Error('planned failure');
+          }
+          attempts.set(message.data.n, message.attempt);
+        },
+        { group: 'g', redeliveryDelayMs: () => 10 },
+      );
+      await adapter.publishBatch(['new-0', 'new-1', 'new-2'].map((n) => ({ topic, data: { n } })));
+      await until(() => attempts.size >= 5);
+      expect(Object.fromEntries(attempts)).toEqual({ 'dead-1': 2, 'dead-2': 2, 'new-0': 2, 'new-1': 1, 'new-2': 1 });
+      expect(await adapter.listTopics()).toContain(topic);
+      expect(await adapter.health()).toMatchObject({ ok: true, ready: true });
+      await subscription.close();
+    },
+  );
+
+  test('a malformed XREADGROUP reply reaches onError and health, instead of "0 received, ok"', async () => {
+    const topic = topicFor('malformed');
+    const adapter = open();
+    await adapter.connect();
+    // The reader of the next subscription answers XREADGROUP with a reply of no known shape.
+    const native = adapter.native() as Redis;
+    const duplicate = native.duplicate.bind(native);
+    native.duplicate = (options) => {
+      const reader = duplicate(options);
+      reader.callBuffer = (async () => [Buffer.from('x'), 'garbage']) as never;
+      native.duplicate = duplicate;
+      return reader;
+    };
+    const errors: Error[] = [];
+    const received: number[] = [];
+    const subscription = await adapter.subscribe<{ n: number }>(
+      topic,
+      (message) => void received.push(message.data.n),
+      {
+        onError: (error) => errors.push(error as Error),
+      },
+    );
+    await until(() => errors.length > 0);
+    expect(errors[0]?.message).toMatch(/unexpected XREADGROUP reply shape/);
+    expect((await adapter.health()).subscriptions[0]).toMatchObject({ state: 'reconnecting' });
+    // The replacement receiver reads normally again.
+    await adapter.publish({ topic, data: { n: 1 } });
+    await until(() => received.includes(1) && subscription.state.state === 'running');
+    await subscription.close();
+  });
+});
+
+describe('poison', () => {
+  test('6 undecodable entries among 200 valid ones at concurrency 8, no onInvalid: all 200 valid are handled', async () => {
+    const topic = topicFor('poison');
+    const adapter = open();
+    const handled = new Set<number>();
+    const errors: unknown[] = [];
+    const subscription = await adapter.subscribe<{ n: number }>(
+      topic,
+      (message) => {
+        handled.add(message.data.n);
+      },
+      { concurrency: 8, onError: (error) => errors.push(error) },
+    );
+    for (let chunk = 0; chunk < 6; chunk++) {
+      const size = chunk < 2 ? 34 : 33;
+      const from = chunk < 2 ? chunk * 34 : 68 + (chunk - 2) * 33;
+      await adapter.publishBatch(Array.from({ length: size }, (_, n) => ({ topic, data: { n: from + n } })));
+      await redis.xadd(`eventport:${topic}`, '*', 'headers', '{"content-type":"application/json"}', 'body', '{nope');
+    }
+    await until(() => handled.size === 200, 30_000);
+    await subscription.close();
+    expect(errors.some((error) => isEventportError(error, 'INVALID_MESSAGE'))).toBe(true);
+  });
+});
+
 describe('configuration errors never show credentials', () => {
   const secret = 's3cr3t-pa55';
 
@@ -230,6 +362,10 @@ describe('configuration errors never show credentials', () => {
       /claimIdleMs: Too small: expected number to be >0/,
     );
     expect(() => createRedisStreamsAdapter({ url, redis: { keyPrefix: 'x:' } })).toThrow(/keyPrefix/);
+    // The schema is strict: a misspelt option fails, naming the closest valid one.
+    expect(() => createRedisStreamsAdapter({ url, claimIdelMs: 1_000 } as never)).toThrow(
+      /unknown option "claimIdelMs" \(did you mean "claimIdleMs"\?\)/,
+    );
   });
 
   test('an unreachable server with credentials: a CONNECTION error naming host and port only', async () => {
@@ -259,7 +395,7 @@ describe('on a private Redis', () => {
     await admin.acl('SETUSER', 'app', 'on', '>app-password', '~*', '&*', '+@all', '-client');
     admin.disconnect();
     const topic = topicFor('acl');
-    const adapter = open({ url: volatile.url.replace('redis://', 'redis://app:app-password@'), blockMs: 300 });
+    const adapter = open({ url: volatile.url.replace('redis://', 'redis://app:app-password@') });
     const received: number[] = [];
     const subscription = await adapter.subscribe<{ n: number }>(topic, (message) => {
       received.push(message.data.n);
