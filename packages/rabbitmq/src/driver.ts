@@ -75,6 +75,7 @@ export class RabbitMqDriver implements Driver {
   readonly backend = 'rabbitmq';
   readonly capabilities: Capabilities;
   private model: Promise<ChannelModel> | undefined;
+  private live: ChannelModel | undefined;
   private publisher: Promise<Publisher> | undefined;
   /** Group queues being declared: another receiver of the same queue waits instead of declaring it concurrently. */
   private readonly declaring = new Map<string, Promise<void>>();
@@ -110,10 +111,10 @@ export class RabbitMqDriver implements Driver {
 
   async disconnect(): Promise<void> {
     this.epoch += 1;
-    const model = this.model;
-    this.model = undefined;
-    this.publisher = undefined;
-    await model?.then((open) => open.close(), ignore).catch(ignore);
+    const live = this.live;
+    this.model = this.live = this.publisher = undefined;
+    // A connection still being opened is closed when it opens (epoch); disconnect does not wait for it.
+    await live?.close().catch(ignore);
   }
 
   /** Publishes the batch on the confirm channel and waits for the confirms: one result per record. */
@@ -127,6 +128,10 @@ export class RabbitMqDriver implements Driver {
     const stopped = aborted(signal).then((): SendResult => ({ ok: false, error: signal.reason }));
     const results: Promise<SendResult>[] = [];
     for (const record of records) {
+      if (signal.aborted) {
+        results.push(stopped);
+        continue;
+      }
       let writable = true;
       const confirmed = new Promise<SendResult>((resolve) => {
         try {
@@ -203,10 +208,10 @@ export class RabbitMqDriver implements Driver {
       );
       model.once('close', (error: unknown) => {
         if (this.model !== dialing) return;
-        this.model = undefined;
-        this.publisher = undefined;
+        this.model = this.live = this.publisher = undefined;
         this.logger.warn('RabbitMQ connection lost; the next call opens a new one', { error: describeError(error) });
       });
+      this.live = model;
       return model;
     });
     this.model = dialing;
@@ -244,7 +249,7 @@ export class RabbitMqDriver implements Driver {
       return receiver;
     } catch (error) {
       await receiver.close();
-      throw receiver.closeReason ?? error;
+      throw receiver.closedBy ?? error;
     }
   }
 

@@ -27,7 +27,8 @@ export class RabbitMqReceiver implements Receiver<AmqpRecord> {
   /** Delivery tags not settled yet, in delivery (= tag) order. */
   private readonly unsettled = new Set<number>();
   private open = true;
-  private closedBy: unknown;
+  /** The broker's reason when it closed the channel (404, 406...). */
+  closedBy: unknown;
   private consumerTag: string | undefined;
   private readonly nacks: number[] = [];
   private nackTimer: NodeJS.Immediate | undefined;
@@ -47,11 +48,6 @@ export class RabbitMqReceiver implements Receiver<AmqpRecord> {
       this.buffer.end();
       this.buffer.fail(this.gone('receiving from'));
     });
-  }
-
-  /** Why the channel closed, first the broker's own reason. */
-  get closeReason(): unknown {
-    return this.closedBy;
   }
 
   async consume(maxUnsettled: number): Promise<void> {
