@@ -10,4 +10,6 @@ runConformance({
   capabilities: REDIS_STREAMS_CAPABILITIES,
   makeAdapter: (options) => createRedisStreamsAdapter({ url, ...claimTimings, ...options }),
   crashWorker: { env: { EVENT_TYPE: 'redis-streams', REDIS_URL: url }, overrides: claimTimings },
+  makeSilentAdapter: ({ host, port }, options) =>
+    createRedisStreamsAdapter({ url: `redis://${host}:${port}`, ...options }),
 });
