@@ -137,10 +137,6 @@ export class Consumer<T> implements Subscription {
     return this.stopController.signal.aborted;
   }
 
-  private get ordered(): boolean {
-    return this.context.driver.capabilities.orderingKeys;
-  }
-
   private async openMember(): Promise<Member> {
     const { driver, deadlines } = this.context;
     const receiver = await withDeadline(
@@ -332,12 +328,13 @@ export class Consumer<T> implements Subscription {
   }
 
   /**
-   * Where the backend orders by key, a failed keyed record is retried in place after the delay, so
-   * its key stays blocked and nothing of that key overtakes it. Otherwise the record waits out the
-   * delay and goes back to the broker. Either way it holds no handler slot while it waits.
+   * A failed keyed record is retried in place after the delay, so its key stays blocked and nothing
+   * of that key overtakes it in this subscriber (across subscribers too where the backend orders by
+   * key). A record without a key waits out the delay and goes back to the broker. Either way it holds
+   * no handler slot while it waits.
    */
   private async fail(held: Held, delayMs: number): Promise<void> {
-    const retryInPlace = this.ordered && held.ownsKey;
+    const retryInPlace = held.ownsKey;
     this.observe(held, 'nack');
     this.releaseSlot(held);
     if (!retryInPlace) {
