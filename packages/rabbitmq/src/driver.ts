@@ -64,6 +64,8 @@ interface Publisher {
 }
 
 const ignore = () => undefined;
+/** Group queues being declared, by broker, vhost and queue: other receivers of the queue wait instead of declaring it too. */
+const declaring = new Map<string, Promise<void>>();
 const race = <T>(promise: Promise<T>, signal: AbortSignal): Promise<T> => Promise.race([promise, abortion(signal)]);
 
 /**
@@ -77,8 +79,8 @@ export class RabbitMqDriver implements Driver {
   private model: Promise<ChannelModel> | undefined;
   private live: ChannelModel | undefined;
   private publisher: Promise<Publisher> | undefined;
-  /** Group queues being declared: another receiver of the same queue waits instead of declaring it concurrently. */
-  private readonly declaring = new Map<string, Promise<void>>();
+  /** Broker and vhost (no credentials), so adapters of one process on one broker share `declaring`. */
+  private readonly broker: string;
   /** Bumped by disconnect(): a connection that opens afterwards is closed instead of used. */
   private epoch = 0;
   /** A closure, so the URL and its password are no field that util.inspect or a serialiser could print. */
@@ -95,6 +97,7 @@ export class RabbitMqDriver implements Driver {
     this.queueArguments = queueType === 'classic' ? {} : { 'x-queue-type': 'quorum' };
     if (deliveryLimit !== undefined) this.queueArguments['x-delivery-limit'] = deliveryLimit;
     const target = new URL(url);
+    this.broker = `${target.host}${target.pathname}`;
     if (!target.searchParams.has('heartbeat')) target.searchParams.set('heartbeat', String(config.heartbeatSeconds));
     // `timeout` bounds the TCP connect and the AMQP handshake (a server that accepts and never answers).
     const options = {
@@ -165,17 +168,9 @@ export class RabbitMqDriver implements Driver {
     return race(opening, signal);
   }
 
-  async createTopic(): Promise<void> {
-    throw noTopicAdmin();
-  }
-
-  async deleteTopic(): Promise<void> {
-    throw noTopicAdmin();
-  }
-
-  async listTopics(): Promise<string[]> {
-    throw noTopicAdmin();
-  }
+  readonly createTopic = noTopicAdmin;
+  readonly deleteTopic = noTopicAdmin;
+  readonly listTopics = noTopicAdmin;
 
   /** A round trip on the publishing channel: `amq.topic` exists in every vhost. */
   async ping(signal: AbortSignal): Promise<void> {
@@ -259,12 +254,13 @@ export class RabbitMqDriver implements Driver {
    * with 541 INTERNAL_ERROR. So a queue is declared by one receiver at a time and the others wait for it.
    */
   private declareOnce(queue: string, declare: () => Promise<void>): Promise<void> {
-    let declaring = this.declaring.get(queue);
-    if (!declaring) {
-      declaring = declare().finally(() => this.declaring.delete(queue));
-      this.declaring.set(queue, declaring);
+    const key = `${this.broker}|${queue}`;
+    let pending = declaring.get(key);
+    if (!pending) {
+      pending = declare().finally(() => declaring.delete(key));
+      declaring.set(key, pending);
     }
-    return declaring;
+    return pending;
   }
 
   /** A durable topic exchange per topic; the group's durable queue bound with `#`: from then on the broker keeps the group's messages. */
@@ -275,8 +271,8 @@ export class RabbitMqDriver implements Driver {
   }
 }
 
-function noTopicAdmin(): EventportError {
-  return new EventportError(
+async function noTopicAdmin(): Promise<never> {
+  throw new EventportError(
     'UNSUPPORTED',
     'rabbitmq offers no topic admin over AMQP (capabilities.topicAdmin is false)',
   );

@@ -640,14 +640,17 @@ describe('driver contract', () => {
     ).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/replayFromStart/) });
   });
 
-  test('10 subscriptions of one group opened and closed at once, 20 rounds on new queues: none fails, the connection stays up', async () => {
+  test('10 subscriptions of one group (from two adapters) opened and closed at once, 20 rounds on new queues: none fails, no connection is lost', async () => {
     const logger = quietLogger();
     const adapter = open({ logger });
+    const other = open({ logger });
     let topic = '';
     for (let round = 0; round < 20; round++) {
       topic = topicFor(`churn-${round}`);
       const opened = await Promise.allSettled(
-        Array.from({ length: 10 }, () => adapter.subscribe(topic, () => undefined, { group: 'g' })),
+        Array.from({ length: 10 }, (_, n) =>
+          (n % 2 === 0 ? adapter : other).subscribe(topic, () => undefined, { group: 'g' }),
+        ),
       );
       expect(opened.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
       await Promise.all(opened.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.close() : undefined)));
