@@ -1,1 +1,93 @@
-export {};
+import { existsSync, readFileSync } from 'node:fs';
+import type { AdapterOptions, BackendDefinition, EventAdapter } from '@eventport/core';
+import { configFields, createPortableAdapter, DEFAULT_DEADLINES, loadBackendConfig } from '@eventport/core';
+import type { ConsumerConfig, StreamConfig } from '@nats-io/jetstream';
+import { credsAuthenticator, type NodeConnectionOptions, nkeyAuthenticator } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { NatsDriver } from './driver.js';
+
+export { NATS_CAPABILITIES, NatsDriver, type NatsDriverOptions } from './driver.js';
+export { classifyNatsError } from './wire.js';
+
+const text = z.string().min(1).optional();
+const file = z.string().refine(existsSync, 'no such file').optional();
+const int = z.coerce.number().int().positive();
+const object = <T>() => z.custom<T>((value) => typeof value === 'object' && value !== null).optional();
+const servers = z.string().refine((value) => value.split(',').every(parseServer), {
+  message: 'must be comma-separated nats:// or tls:// URLs (or host:port)',
+});
+
+/** The package README describes every field. */
+const natsOptions = z.strictObject({
+  url: servers.default('nats://127.0.0.1:4222'),
+  ...{ user: text, password: z.string().optional(), token: text, nkeyFile: file, credsFile: file },
+  ...{ tls: configFields.flag.optional(), caFile: file, certFile: file, keyFile: file },
+  streamPrefix: z
+    .string()
+    .regex(/^[\w-]*$/, 'letters, digits, "_" and "-" only')
+    .default('EP_'),
+  ackWaitMs: int.min(1_000).default(30_000),
+  requestTimeoutMs: int.default(5_000),
+  stream: object<Partial<StreamConfig>>(),
+  consumer: object<Partial<ConsumerConfig>>(),
+});
+
+export type NatsOptions = z.input<typeof natsOptions>;
+export type NatsConfig = z.output<typeof natsOptions>;
+
+function parseServer(item: string): URL | undefined {
+  const url = URL.parse(item.includes('://') ? item.trim() : `nats://${item.trim()}`);
+  return url && ['nats:', 'tls:'].includes(url.protocol) && url.hostname !== '' ? url : undefined;
+}
+
+/** No server string carries a credential: they go to the client's authenticators only. */
+function connectionOptions(config: NatsConfig, connectMs: number): NodeConnectionOptions {
+  const urls = config.url.split(',').map((item) => parseServer(item) as URL);
+  const auth = urls.find((url) => url.username !== '');
+  const [name, secret] = [auth?.username, auth?.password].map((part) => part && decodeURIComponent(part));
+  const files = Object.entries({ caFile: config.caFile, certFile: config.certFile, keyFile: config.keyFile });
+  const options: NodeConnectionOptions = {
+    servers: urls.map((url) => `${url.protocol}//${url.host}`),
+    name: 'eventport',
+    // Gives up on a server that accepts and never answers before core's connect deadline does.
+    timeout: Math.max(1_000, connectMs - 1_000),
+    // Reconnects on its own, without end; core's deadlines bound every call meanwhile.
+    ...{ reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, pingInterval: 10_000, maxPingOut: 3 },
+  };
+  // nats://user:pass@host, or nats://token@host; the fields (NATS_USER...) win over the URL.
+  Object.assign(options, { user: config.user ?? (secret ? name : undefined), pass: config.password ?? secret });
+  options.token = config.token ?? (secret ? undefined : name);
+  if (config.credsFile) options.authenticator = credsAuthenticator(readFileSync(config.credsFile));
+  else if (config.nkeyFile) options.authenticator = nkeyAuthenticator(readFileSync(config.nkeyFile).subarray(0, 58));
+  if (config.tls || urls.some((url) => url.protocol === 'tls:') || files.some(([, file]) => file)) {
+    options.tls = Object.fromEntries(files.filter(([, file]) => file));
+  }
+  return options;
+}
+
+/** The driver alone (runDriverConformance, tools); `connectMs` is core's connect deadline. */
+export function createNatsDriver(options: NatsOptions = {}, connectMs = DEFAULT_DEADLINES.connectMs): NatsDriver {
+  const config = loadBackendConfig(backend, options, {});
+  const { streamPrefix, ackWaitMs, requestTimeoutMs, stream, consumer } = config;
+  const connection = connectionOptions(config, connectMs);
+  return new NatsDriver({ connection, streamPrefix, ackWaitMs, requestTimeoutMs, stream, consumer });
+}
+
+export function createNatsAdapter(options: NatsOptions & AdapterOptions = {}): EventAdapter {
+  const { logger, codec, maxPayloadBytes, publishAttempts, deadlines, ...natsOnly } = options;
+  const driver = createNatsDriver(natsOnly, deadlines?.connectMs);
+  return createPortableAdapter(driver, { logger, codec, maxPayloadBytes, publishAttempts, deadlines });
+}
+
+export const backend: BackendDefinition<typeof natsOptions> = {
+  name: 'nats',
+  // url: NATS_URL, password: NATS_PASSWORD, nkeyFile: NATS_NKEY, caFile: NATS_CA...
+  env: Object.fromEntries(
+    ['url', 'user', 'password', 'token', 'nkeyFile', 'credsFile', 'tls', 'caFile', 'certFile', 'keyFile'].map(
+      (field) => [field, `NATS_${field.replace(/File$/, '').toUpperCase()}`],
+    ),
+  ),
+  schema: natsOptions,
+  announceDefaults: ['url'],
+  create: (config, options) => createNatsAdapter({ ...config, ...options }),
+};

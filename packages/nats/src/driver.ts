@@ -1,0 +1,227 @@
+import type * as ep from '@eventport/core';
+import { abortion, EventportError, PushBuffer, RESERVED_HEADERS, SENT } from '@eventport/core';
+import type * as JS from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect, type NatsConnection, type NodeConnectionOptions, nanos } from '@nats-io/transport-node';
+import type { NatsConfig } from './index.js';
+import { apiCode, classifyNatsError, decodeRecord, encodeHeaders, isNoResponders, isNotFound } from './wire.js';
+
+export type NatsDriverOptions = Pick<
+  NatsConfig,
+  'streamPrefix' | 'ackWaitMs' | 'requestTimeoutMs' | 'stream' | 'consumer'
+> & {
+  connection: NodeConnectionOptions;
+};
+
+export const NATS_CAPABILITIES: ep.Capabilities = {
+  // Members of a group pull from one consumer: two can hold one key at once (see the README).
+  orderingKeys: false,
+  consumerGroups: true,
+  replayFromStart: true,
+  persistent: true,
+  topicAdmin: true,
+  nativeDeadLetter: false,
+  deliveryCount: true,
+  // The server's default max_payload (1 MiB) counts headers too.
+  maxPayloadBytes: 1024 * 1024 - 16 * 1024,
+};
+
+/** How long one pull request waits on the server; the client expects a heartbeat every half of it. */
+const PULL_EXPIRES_MS = 10_000;
+
+type NatsRecord = ep.IncomingRecord & { msg: JS.JsMsg };
+type Client = { nc: NatsConnection; js: JS.JetStreamClient; jsm: JS.JetStreamManager };
+
+/** Topic = subject, in the stream that captures it (else one made for it); group = durable pull consumer. */
+export class NatsDriver implements ep.Driver {
+  readonly backend = 'nats';
+  readonly capabilities = NATS_CAPABILITIES;
+  readonly classify = classifyNatsError;
+  private connecting: Promise<NatsConnection> | undefined;
+  private client: Client | undefined;
+
+  constructor(private readonly options: NatsDriverOptions) {}
+
+  async connect(signal: AbortSignal): Promise<void> {
+    this.connecting = connect(this.options.connection);
+    const nc = await Promise.race([this.connecting, abortion(signal)]);
+    const timeout = this.options.requestTimeoutMs;
+    const jsm = await Promise.race([jetstreamManager(nc, { timeout }), abortion(signal)]);
+    this.client = { nc, js: jetstream(nc, { timeout }), jsm };
+  }
+
+  async disconnect(): Promise<void> {
+    const connecting = this.connecting;
+    this.connecting = this.client = undefined;
+    await (await connecting?.catch(() => undefined))?.close();
+  }
+
+  async send(topic: string, records: readonly ep.OutgoingRecord[], signal: AbortSignal): Promise<ep.SendResult[]> {
+    const { js } = this.connected();
+    const stop = abortion(signal);
+    stop.catch(() => undefined);
+    const timeout = this.options.requestTimeoutMs;
+    const results = await Promise.all(
+      records.map(async (record): Promise<ep.SendResult> => {
+        try {
+          // Nats-Msg-Id: a record sent again (a retry after a lost PubAck) is stored once.
+          const options = { msgID: record.headers[RESERVED_HEADERS.id], headers: encodeHeaders(record), timeout };
+          await Promise.race([js.publish(topic, record.body, options), stop]);
+          return SENT;
+        } catch (error) {
+          return { ok: false, error };
+        }
+      }),
+    );
+    // No stream captures the subject (yet, or any more): create one, and core's retry lands there.
+    if (results.some((result) => !result.ok && isNoResponders(result.error)))
+      await this.streamOf(topic).catch(() => {});
+    return results;
+  }
+
+  async openReceiver(topic: string, options: ep.ReceiverOptions): Promise<ep.Receiver<NatsRecord>> {
+    const { js, jsm, nc } = this.connected();
+    const stream = await this.streamOf(topic);
+    // In eventport's own stream the topic is the only subject; in a shared one the name says which.
+    const durable = natsName(stream === this.streamName(topic) ? options.group : `${options.group}__${topic}`);
+    const description = `eventport group ${options.group} of ${topic}`;
+    const info = await jsm.consumers.info(stream, durable).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+      return jsm.consumers.add(stream, {
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: options.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New,
+        ack_wait: nanos(this.options.ackWaitMs),
+        // Poison is core's call (and the DLQ's): the server never gives up on a message by itself.
+        max_deliver: -1,
+        ...this.options.consumer,
+        ...{ durable_name: durable, filter_subject: topic, description },
+      });
+    });
+    const found = info.config.description;
+    if (found !== description) throw new EventportError('CONFLICT', `consumer ${durable} of ${stream} is ${found}`);
+    return new NatsReceiver(await js.consumers.get(stream, durable), nc, options.maxUnsettled);
+  }
+
+  /** Idempotent: JetStream creates a stream only where none with that name exists. */
+  async createTopic(topic: string): Promise<void> {
+    await this.connected().jsm.streams.add(this.streamConfig(topic, this.streamName(topic)));
+  }
+
+  async deleteTopic(topic: string): Promise<void> {
+    await this.connected().jsm.streams.delete(this.streamName(topic));
+  }
+
+  async listTopics(): Promise<string[]> {
+    const topics: string[] = [];
+    for await (const { config } of this.connected().jsm.streams.list()) {
+      const [subject, ...others] = config.subjects ?? [];
+      if (config.name.startsWith(this.options.streamPrefix) && subject && others.length === 0) topics.push(subject);
+    }
+    return topics.sort();
+  }
+
+  async ping(signal: AbortSignal): Promise<void> {
+    await Promise.race([this.connected().jsm.getAccountInfo(), abortion(signal)]);
+  }
+
+  native(): Client {
+    return this.connected();
+  }
+
+  private connected(): Client {
+    if (!this.client) throw new EventportError('CLOSED', 'the nats connection is not open');
+    return this.client;
+  }
+
+  private streamName(topic: string): string {
+    return natsName(`${this.options.streamPrefix}${topic}`);
+  }
+
+  private streamConfig(topic: string, name: string): Partial<JS.StreamConfig> & { name: string } {
+    return { storage: StorageType.File, ...this.options.stream, name, subjects: [topic] };
+  }
+
+  /** The stream that captures `topic`'s subject, else a new one for it alone. */
+  private async streamOf(topic: string): Promise<string> {
+    const { jsm } = this.connected();
+    const found = await jsm.streams.find(topic).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+    });
+    if (found) return found;
+    const name = this.streamName(topic);
+    await jsm.streams.add(this.streamConfig(topic, name)).catch((error: unknown) => {
+      if (apiCode(error) !== 10058) throw error;
+      const why = 'topics that differ only in "." and "_" share a stream name';
+      throw new EventportError('CONFLICT', `stream ${name} exists for other subjects than ${topic}: ${why}`);
+    });
+    return name;
+  }
+}
+
+/** One member: one pull open at a time, of at most what core asked for when none was; renewed when it expires. */
+class NatsReceiver implements ep.Receiver<NatsRecord> {
+  private readonly buffer = new PushBuffer<NatsRecord>();
+  private readonly held = new Set<JS.JsMsg>();
+  private pulling: Promise<JS.ConsumerMessages> | undefined;
+  private closed = false;
+
+  constructor(
+    private consumer: JS.Consumer,
+    private nc: NatsConnection,
+    private limit: number,
+  ) {}
+
+  async receive(max: number, signal: AbortSignal): Promise<NatsRecord[]> {
+    if (!this.pulling && !this.closed) void this.pull(Math.min(max, this.limit));
+    const records = await this.buffer.receive(max, signal);
+    for (const { msg } of records) this.held.add(msg);
+    return records;
+  }
+
+  async settle(acks: readonly NatsRecord[], nacks: readonly NatsRecord[], signal: AbortSignal): Promise<void> {
+    for (const { msg } of acks) if (this.held.delete(msg)) msg.ack();
+    // Core has waited out the redelivery delay already: the message is due now.
+    for (const { msg } of nacks) if (this.held.delete(msg)) msg.nak();
+    await this.flush(signal);
+  }
+
+  /** Resets the ack wait of records still being handled. */
+  async extend(records: readonly NatsRecord[], signal: AbortSignal): Promise<void> {
+    for (const { msg } of records) msg.working();
+    await this.flush(signal);
+  }
+
+  /** One round trip: the server has read every ack before it answers. */
+  private flush(signal: AbortSignal): Promise<void> {
+    return Promise.race([this.nc.flush(), abortion(signal)]);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await (await this.pulling?.catch(() => undefined))?.close();
+    for (const msg of [...this.buffer.end().map((record) => record.msg), ...this.held]) msg.nak();
+    this.held.clear();
+    if (!this.nc.isClosed()) await this.nc.flush();
+  }
+
+  /** The first statement runs before pull() returns: one pull is open from then on. */
+  private async pull(max: number): Promise<void> {
+    this.pulling = this.consumer.fetch({ max_messages: max, expires: PULL_EXPIRES_MS });
+    let delivered = 0;
+    try {
+      for await (const msg of await this.pulling) {
+        delivered += 1;
+        if (this.closed) msg.nak();
+        else void this.buffer.push({ ...decodeRecord(msg), msg });
+      }
+      this.pulling = undefined;
+      if (!this.closed && delivered < max) void this.pull(max - delivered);
+    } catch (error) {
+      // Missed heartbeats, a deleted consumer or stream, a closed connection: core replaces this receiver.
+      this.pulling = undefined;
+      this.buffer.fail(error);
+    }
+  }
+}
+
+const natsName = (name: string) => name.replace(/\./g, '_');

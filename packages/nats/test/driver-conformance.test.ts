@@ -1,0 +1,17 @@
+import { createNatsDriver } from '@eventport/nats';
+import { runDriverConformance } from '@eventport/testkit';
+import { afterAll, beforeAll } from '@jest/globals';
+import { PrivateNats } from './private-nats';
+
+const server = new PrivateNats();
+beforeAll(() => server.start());
+afterAll(() => server.stop());
+
+const driverOn = (url: string) => createNatsDriver({ url, ackWaitMs: 5_000 });
+
+runDriverConformance({
+  name: 'nats',
+  makeDriver: () => driverOn(server.url),
+  makeSilentDriver: ({ host, port }) => driverOn(`nats://${host}:${port}`),
+  restartBroker: () => server.restart(),
+});
