@@ -80,7 +80,7 @@ stop_postgres() {
   rm -f "$STATE_DIR/postgres.how"
 }
 
-stop_simple() { # pubsub, kinesis, kafka: processes started with setsid
+stop_simple() { # pubsub, kinesis, kafka, nats: processes started with setsid
   local b="$1" pid
   pid="$(read_pid "$STATE_DIR/$b.pid")"
   [ -n "$pid" ] || return 1
@@ -90,6 +90,7 @@ stop_simple() { # pubsub, kinesis, kafka: processes started with setsid
 stop_pubsub() { stop_simple pubsub; }
 stop_kinesis() { stop_simple kinesis; }
 stop_kafka() { stop_simple kafka && rm -f "$KAFKA_BOOTSTRAP_FILE" "$KAFKA_CTL" "$KAFKA_ACK"; }
+stop_nats() { stop_simple nats; }
 
 declare -A job
 for b in "${requested[@]}"; do

@@ -4,7 +4,7 @@
 BROKERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$BROKERS_DIR/../.." && pwd)"
 STATE_DIR="$REPO_ROOT/.brokers"
-ALL_BROKERS=(redis rabbitmq postgres pubsub kinesis kafka)
+ALL_BROKERS=(redis rabbitmq postgres pubsub kinesis kafka nats)
 
 REDIS_PORT=6379
 RABBITMQ_PORT=5672
@@ -12,6 +12,7 @@ POSTGRES_PORT=5432
 PUBSUB_PORT=8085
 KINESIS_PORT=4568
 KINESIS_TLS_PORT=4567
+NATS_PORT="${NATS_PORT:-4222}"
 PUBSUB_EMULATOR_DIR="${PUBSUB_EMULATOR_DIR:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator}"
 KINESIS_LOCAL_DIR="${KINESIS_LOCAL_DIR:-$REPO_ROOT/node_modules/kinesis-local}"
 KAFKA_MOCK_SRC="$BROKERS_DIR/kafka-mock.c"
@@ -88,6 +89,20 @@ kafka_ready() {
 
 rabbitmq_ready() { amqp_ready; }
 
+# nats_ready [PORT]: the server's first line is its INFO, which must announce JetStream.
+nats_ready() {
+  local info
+  info="$(timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"${1:-$NATS_PORT}"' && head -n1 <&3' 2>/dev/null)"
+  [[ "$info" == INFO* && "$info" == *'"jetstream":true'* ]]
+}
+
+# nats_pid [PORT]: pid of the nats-server listening on 127.0.0.1:PORT.
+nats_pid() {
+  local line
+  line="$(ss -Hltnp "sport = :${1:-$NATS_PORT}" 2>/dev/null | grep -o '"nats-server",pid=[0-9]*' | head -n1)"
+  [ -n "$line" ] && echo "${line##*=}"
+}
+
 broker_ready() { "${1}_ready"; }
 
 broker_addr() {
@@ -98,6 +113,7 @@ broker_addr() {
     pubsub) echo "127.0.0.1:$PUBSUB_PORT" ;;
     kinesis) echo "127.0.0.1:$KINESIS_PORT" ;;
     kafka) kafka_bootstrap ;;
+    nats) echo "127.0.0.1:$NATS_PORT" ;;
   esac
 }
 

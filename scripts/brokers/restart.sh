@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bounce one broker, for fault-tolerance tests. Returns when it is back up.
 #
-#   bash scripts/brokers/restart.sh redis|rabbitmq|kafka [down-seconds]
+#   bash scripts/brokers/restart.sh redis|rabbitmq|kafka|nats [down-seconds]
 #
 #   redis     SHUTDOWN NOSAVE, then start redis-server again with the same
 #             port/dir/pidfile, wait for PONG (~0.1 s). All data is lost.
@@ -11,6 +11,11 @@
 #   kafka     "down N" for every mock broker through .brokers/kafka.ctl, then
 #             "up N": clients' connections are dropped, data and group offsets
 #             are kept (the mock keeps running).
+#   nats      SIGTERM to the nats-server listening on 127.0.0.1:$NATS_PORT (default
+#             4222), then the same command line again in the same directory;
+#             waits for an INFO announcing JetStream. File-stored streams and
+#             durable consumers survive. Tests set NATS_PORT to restart a private
+#             server of their own instead of the shared one.
 #
 # down-seconds (default 0) keeps the broker down that long before restarting it.
 # Works on brokers up.sh started and on pre-started ones alike (Redis and
@@ -64,7 +69,28 @@ restart_kafka() {
   echo "kafka restarted at $bs ($n brokers down then up)"
 }
 
+# Exited: gone, or a zombie (a server whose parent does not reap it still answers kill -0).
+exited() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
+restart_nats() {
+  local pid cwd new
+  local -a args
+  pid="$(nats_pid)" || { log "restart.sh: no nats-server listening on 127.0.0.1:$NATS_PORT"; return 1; }
+  mapfile -d '' -t args <"/proc/$pid/cmdline"
+  cwd="$(readlink "/proc/$pid/cwd")"
+  kill -TERM "$pid"
+  wait_until 20 exited "$pid" || { kill -KILL "$pid"; wait_until 5 exited "$pid"; }
+  sleep "$down_for"
+  mkdir -p "$STATE_DIR"
+  (cd "${cwd:-/}" && exec setsid "${args[@]}" >>"$STATE_DIR/nats.log" 2>&1 </dev/null) &
+  new=$!
+  wait_until 30 nats_ready || { log "restart.sh: nats-server did not come back on 127.0.0.1:$NATS_PORT within 30 s"; return 1; }
+  # Keep down.sh's record pointing at the new process if up.sh owns it.
+  [ "$(read_pid "$STATE_DIR/nats.pid")" = "$pid" ] && echo "$new" >"$STATE_DIR/nats.pid"
+  echo "nats restarted at 127.0.0.1:$NATS_PORT"
+}
+
 case "$broker" in
-  redis | rabbitmq | kafka) "restart_$broker" ;;
-  *) log "usage: $0 redis|rabbitmq|kafka [down-seconds]"; exit 2 ;;
+  redis | rabbitmq | kafka | nats) "restart_$broker" ;;
+  *) log "usage: $0 redis|rabbitmq|kafka|nats [down-seconds]"; exit 2 ;;
 esac

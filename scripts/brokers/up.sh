@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Start the local brokers the integration tests use, without Docker or systemd.
 #
-#   bash scripts/brokers/up.sh [redis] [rabbitmq] [postgres] [pubsub] [kinesis] [kafka]
+#   bash scripts/brokers/up.sh [redis] [rabbitmq] [postgres] [pubsub] [kinesis] [kafka] [nats]
 #
-# With no argument, all six. For each broker: if it already answers on its port
+# With no argument, all seven. For each broker: if it already answers on its port
 # nothing is done (the machine may pre-start Redis, RabbitMQ and PostgreSQL);
 # otherwise missing Debian packages are installed (apt-get, as root) and the
 # broker is started in the background. Brokers start in parallel; one line
@@ -19,7 +19,8 @@
 #
 # Ports: redis 6379, rabbitmq 5672 (guest/guest), postgres 5432 (trust, db
 # "test"), pubsub emulator 8085, kinesis-local 4568 (HTTP) + 4567 (HTTPS),
-# kafka mock: 3 brokers on random loopback ports (see .brokers/kafka.bootstrap).
+# kafka mock: 3 brokers on random loopback ports (see .brokers/kafka.bootstrap),
+# nats-server 4222 with JetStream (file storage in .brokers/nats).
 set -uo pipefail
 
 # shellcheck source=lib.sh
@@ -68,6 +69,8 @@ for b in "${to_start[@]}"; do
     kafka) have_pkg librdkafka-dev || add_pkg librdkafka-dev
            command -v gcc >/dev/null || add_pkg gcc ;;
     pubsub|kinesis) command -v curl >/dev/null || add_pkg curl ;;
+    nats) command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || add_pkg nats-server
+          command -v ss >/dev/null || add_pkg iproute2 ;;
   esac
 done
 if [ ${#pkgs[@]} -gt 0 ]; then
@@ -227,6 +230,17 @@ start_kafka() {
   head -n1 "$STATE_DIR/kafka.out" >"$KAFKA_BOOTSTRAP_FILE.tmp" && mv -f "$KAFKA_BOOTSTRAP_FILE.tmp" "$KAFKA_BOOTSTRAP_FILE"
   wait_until 10 kafka_ready || fail kafka "mock brokers not accepting connections (see .brokers/kafka.log)" || return 1
   echo "kafka ready at $(kafka_bootstrap) (started; bootstrap in .brokers/kafka.bootstrap, control FIFO .brokers/kafka.ctl)"
+}
+
+start_nats() {
+  local bin dir="$STATE_DIR/nats"
+  bin="$(command -v nats-server || echo /usr/sbin/nats-server)"
+  mkdir -p "$dir"
+  (cd "$STATE_DIR" && exec setsid "$bin" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$dir" \
+    >>"$STATE_DIR/nats.log" 2>&1 </dev/null) &
+  echo $! >"$STATE_DIR/nats.pid"
+  wait_until 30 nats_ready || fail nats "no INFO with JetStream on 127.0.0.1:$NATS_PORT within 30 s (see .brokers/nats.log)" || return 1
+  echo "nats ready at 127.0.0.1:$NATS_PORT (started, JetStream in .brokers/nats)"
 }
 
 # --- 4. run -----------------------------------------------------------------
