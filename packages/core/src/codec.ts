@@ -5,6 +5,7 @@ import { InvalidMessageError } from './errors.js';
  * consumer decodes what the producer encoded, whatever codec each side was configured with.
  */
 export interface Codec {
+  /** The body must be the codec's own: eventport and drivers keep it without copying. */
   encode(data: unknown): { body: Buffer; contentType: string };
   decode(body: Buffer, contentType: string | undefined): unknown;
 }
@@ -19,7 +20,8 @@ export const BINARY_CONTENT_TYPE = 'application/octet-stream';
 export const jsonCodec: Codec = {
   encode(data) {
     if (data instanceof Uint8Array) {
-      return { body: Buffer.from(data.buffer, data.byteOffset, data.byteLength), contentType: BINARY_CONTENT_TYPE };
+      // A copy: the caller may reuse its buffer once publish returns.
+      return { body: Buffer.from(data), contentType: BINARY_CONTENT_TYPE };
     }
     if (data === undefined) throw new TypeError('data must not be undefined (use null for "no data")');
     return { body: Buffer.from(JSON.stringify(data), 'utf8'), contentType: JSON_CONTENT_TYPE };

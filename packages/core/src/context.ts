@@ -34,9 +34,9 @@ export function currentMessageContext(): HandlingContext | undefined {
  * message's own id at the start of a flow); the causation id is the handled message's id. Explicit
  * headers from the caller win.
  */
-export function correlationHeaders(newMessageId: string, headers: Record<string, string>): Record<string, string> {
+export function correlationHeaders(newMessageId: string, headers?: Record<string, string>): Record<string, string> {
   const context = storage.getStore();
   const derived: Record<string, string> = { [CORRELATION_HEADER]: context?.correlationId ?? newMessageId };
   if (context) derived[CAUSATION_HEADER] = context.messageId;
-  return { ...derived, ...headers };
+  return headers === undefined ? derived : Object.assign(derived, headers);
 }

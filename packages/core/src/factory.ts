@@ -3,7 +3,7 @@ import type { EventAdapter } from './adapter.js';
 import { type BackendConfigSource, loadBackendConfig } from './config.js';
 import { EventportError } from './errors.js';
 import { consoleLogger } from './logger.js';
-import type { AdapterOptions } from './portable/adapter.js';
+import { type AdapterOptions, splitAdapterOptions } from './portable/adapter.js';
 import { closestName } from './validation.js';
 
 /**
@@ -56,8 +56,6 @@ export function availableBackends(): string[] {
   return [...registered.keys()].sort();
 }
 
-const PORTABLE_OPTION_KEYS = ['logger', 'codec', 'maxPayloadBytes', 'publishAttempts', 'deadlines'] as const;
-
 /**
  * Builds the adapter for `type` (default: EVENT_TYPE, else "memory"). Backend settings come from the
  * backend's env vars, overridden by `overrides`; the backend package is imported only now, so an
@@ -68,12 +66,7 @@ export async function createAdapter(
   overrides: Record<string, unknown> & AdapterOptions = {},
 ): Promise<EventAdapter> {
   const name = (type ?? '').trim().toLowerCase() || 'memory';
-  const options: AdapterOptions = {};
-  const config: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(overrides)) {
-    if ((PORTABLE_OPTION_KEYS as readonly string[]).includes(key)) (options as Record<string, unknown>)[key] = value;
-    else config[key] = value;
-  }
+  const { adapterOptions: options, driverOptions: config } = splitAdapterOptions(overrides);
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
     throw new EventportError(
       'UNKNOWN_BACKEND',

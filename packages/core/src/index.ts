@@ -66,17 +66,26 @@ export {
 } from './logger.js';
 export {
   type BackendMeta,
+  CLOUDEVENTS_SPEC_VERSION,
+  cloudEventsHeaders,
   type EventMessage,
   EventMessageSchema,
   type Headers,
   HeadersSchema,
+  isReservedHeader,
+  isValidPublishInput,
   type PublishInput,
   PublishInputSchema,
   RESERVED_HEADERS,
   type ReceivedMessage,
   TopicSchema,
 } from './message.js';
-export { type AdapterOptions, createPortableAdapter } from './portable/adapter.js';
+export {
+  type AdapterOptions,
+  createPortableAdapter,
+  PORTABLE_OPTION_KEYS,
+  splitAdapterOptions,
+} from './portable/adapter.js';
 export { UNSETTLED_PER_HANDLER } from './portable/consumer.js';
 export { OffsetLog } from './portable/offset-log.js';
 export { PushBuffer } from './portable/push-buffer.js';

@@ -66,8 +66,8 @@ export class MemoryDriver implements Driver {
     const results = records.map((record): SendResult => {
       if (log.backlog >= this.maxBacklogPerTopic)
         return { ok: false, error: backlogFull(topic, this.maxBacklogPerTopic) };
-      // Copies, so a caller mutating its buffer or headers later cannot change what was "sent".
-      log.append(record.key, { ...record.headers }, Buffer.from(record.body));
+      // Records are core's own (the codec's body, fresh headers): kept as they are, handed out as they are.
+      log.append(record.key, record.headers, record.body);
       return SENT;
     });
     log.trim(this.retainPerTopic);
@@ -132,7 +132,7 @@ class MemoryReceiver implements Receiver<MemoryRecord> {
           const delivered: MemoryRecord = {
             id: String(record.offset),
             offset: record.offset,
-            headers: { ...record.headers },
+            headers: record.headers,
             body: record.body,
             deliveryCount,
             meta: { offset: record.offset },

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type {
   ConsumeOptions,
   EventAdapter,
@@ -15,7 +16,15 @@ import { DEFAULT_DEADLINES, type Deadlines, withDeadline } from '../deadline.js'
 import type { CreateTopicOptions, Driver, ErrorClassification, IncomingRecord, OutgoingRecord } from '../driver.js';
 import { describeError, EventportError, toEventportError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
-import { type EventMessage, type PublishInput, PublishInputSchema, RESERVED_HEADERS, TopicSchema } from '../message.js';
+import {
+  CLOUDEVENTS_SPEC_VERSION,
+  type EventMessage,
+  isValidPublishInput,
+  type PublishInput,
+  PublishInputSchema,
+  RESERVED_HEADERS,
+  TopicSchema,
+} from '../message.js';
 import { backoffDelay, pause } from '../timing.js';
 import { formatZodError } from '../validation.js';
 import { Consumer, type DecodedMessage } from './consumer.js';
@@ -35,6 +44,39 @@ export interface AdapterOptions {
   publishAttempts?: number;
   /** Deadlines per kind of call; see DEFAULT_DEADLINES. */
   deadlines?: Partial<Deadlines>;
+  /** CloudEvents attributes eventport writes on every message. */
+  cloudEvents?: {
+    /** `source` (a URI-reference naming the producer). Default EVENTPORT_SOURCE, else `urn:eventport:<host name>`. */
+    source?: string;
+    /** `type` of a message published without one. Default: its topic. */
+    type?: (topic: string) => string;
+  };
+}
+
+/** The keys of AdapterOptions: what createAdapter and backend factories hand to core rather than the driver. */
+export const PORTABLE_OPTION_KEYS = [
+  'logger',
+  'codec',
+  'maxPayloadBytes',
+  'publishAttempts',
+  'deadlines',
+  'cloudEvents',
+] as const satisfies readonly (keyof AdapterOptions)[];
+
+/** Splits a backend factory's options into core's AdapterOptions and the driver's own. */
+export function splitAdapterOptions<O extends object>(
+  options: O & AdapterOptions,
+): { adapterOptions: AdapterOptions; driverOptions: Omit<O, keyof AdapterOptions> } {
+  const adapterOptions: Record<string, unknown> = {};
+  const driverOptions: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if ((PORTABLE_OPTION_KEYS as readonly string[]).includes(key)) adapterOptions[key] = value;
+    else driverOptions[key] = value;
+  }
+  return {
+    adapterOptions: adapterOptions as AdapterOptions,
+    driverOptions: driverOptions as Omit<O, keyof AdapterOptions>,
+  };
 }
 
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
@@ -56,6 +98,8 @@ class PortableAdapter implements EventAdapter {
   private readonly maxPayloadBytes: number;
   private readonly publishAttempts: number;
   private readonly deadlines: Deadlines;
+  private readonly source: string;
+  private readonly typeOf: (topic: string) => string;
 
   constructor(
     private readonly driver: Driver,
@@ -69,6 +113,8 @@ class PortableAdapter implements EventAdapter {
     );
     this.publishAttempts = Math.max(1, options.publishAttempts ?? 5);
     this.deadlines = { ...DEFAULT_DEADLINES, ...options.deadlines };
+    this.source = options.cloudEvents?.source ?? process.env.EVENTPORT_SOURCE ?? `urn:eventport:${hostname()}`;
+    this.typeOf = options.cloudEvents?.type ?? ((topic) => topic);
   }
 
   get backend(): string {
@@ -279,13 +325,16 @@ class PortableAdapter implements EventAdapter {
     index: number | undefined,
   ): { message: EventMessage<T>; record: OutgoingRecord } {
     const at = index === undefined ? '' : ` (message ${index})`;
-    const parsed = PublishInputSchema.safeParse(input);
-    if (!parsed.success) {
-      throw new EventportError('INVALID_ARGUMENT', `invalid message${at}: ${formatZodError(parsed.error)}`);
+    if (!isValidPublishInput(input)) {
+      const parsed = PublishInputSchema.safeParse(input);
+      if (!parsed.success) {
+        throw new EventportError('INVALID_ARGUMENT', `invalid message${at}: ${formatZodError(parsed.error)}`);
+      }
     }
     const id = input.id ?? randomUUID();
     const timestamp = input.timestamp ?? Date.now();
-    const headers = correlationHeaders(id, input.headers ?? {});
+    const type = input.type ?? this.typeOf(input.topic);
+    const headers = correlationHeaders(id, input.headers);
     let encoded: ReturnType<Codec['encode']>;
     try {
       encoded = this.codec.encode(input.data);
@@ -300,32 +349,55 @@ class PortableAdapter implements EventAdapter {
         `payload of ${encoded.body.length} bytes${at} exceeds the ${this.maxPayloadBytes}-byte limit of ${this.backend}; store large data elsewhere and publish a reference`,
       );
     }
-    const message: EventMessage<T> = { id, topic: input.topic, data: input.data, headers, timestamp };
+    const message: EventMessage<T> = { id, topic: input.topic, data: input.data, type, headers, timestamp };
     if (input.key !== undefined) message.key = input.key;
-    const record: OutgoingRecord = {
-      headers: {
-        ...headers,
-        [RESERVED_HEADERS.id]: id,
-        [RESERVED_HEADERS.time]: new Date(timestamp).toISOString(),
-        [RESERVED_HEADERS.contentType]: encoded.contentType,
-      },
-      body: encoded.body,
-    };
+    const wire: Record<string, string> = { ...headers };
+    wire[RESERVED_HEADERS.specversion] = CLOUDEVENTS_SPEC_VERSION;
+    wire[RESERVED_HEADERS.id] = id;
+    wire[RESERVED_HEADERS.source] = this.source;
+    wire[RESERVED_HEADERS.type] = type;
+    wire[RESERVED_HEADERS.time] = new Date(timestamp).toISOString();
+    wire[RESERVED_HEADERS.contentType] = encoded.contentType;
+    const record: OutgoingRecord = { headers: wire, body: encoded.body };
     if (input.key !== undefined) record.key = input.key;
     return { message, record };
   }
 
   private decode<T>(topic: string, record: IncomingRecord, attempt: number): DecodedMessage<T> {
-    const {
-      [RESERVED_HEADERS.id]: id,
-      [RESERVED_HEADERS.time]: time,
-      [RESERVED_HEADERS.contentType]: contentType,
-      ...headers
-    } = record.headers;
+    const headers: Record<string, string> = {};
+    let id: string | undefined;
+    let time: string | undefined;
+    let type: string | undefined;
+    let source: string | undefined;
+    let contentType: string | undefined;
+    for (const name in record.headers) {
+      const value = record.headers[name] as string;
+      switch (name) {
+        case RESERVED_HEADERS.id:
+          id = value;
+          break;
+        case RESERVED_HEADERS.time:
+          time = value;
+          break;
+        case RESERVED_HEADERS.type:
+          type = value;
+          break;
+        case RESERVED_HEADERS.source:
+          source = value;
+          break;
+        case RESERVED_HEADERS.contentType:
+          contentType = value;
+          break;
+        case RESERVED_HEADERS.specversion:
+          break;
+        default:
+          headers[name] = value;
+      }
+    }
     const data = this.codec.decode(record.body, contentType) as T;
     const parsedTime = time === undefined ? Number.NaN : Date.parse(time);
     const message: DecodedMessage<T> = {
-      // A record from a producer that is not eventport has no ce-id: fall back to the broker's own id.
+      // A record from a producer that is not eventport (nor CloudEvents) has no ce-id: the broker's own id stands in.
       id: id ?? record.id,
       topic,
       data,
@@ -335,6 +407,8 @@ class PortableAdapter implements EventAdapter {
       meta: record.meta,
     };
     if (record.key !== undefined) message.key = record.key;
+    if (type !== undefined) message.type = type;
+    if (source !== undefined) message.source = source;
     return message;
   }
 
