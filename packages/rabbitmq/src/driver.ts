@@ -18,7 +18,7 @@ import {
 import { type Channel, type ChannelModel, type ConfirmChannel, connect, type Options } from 'amqplib';
 import { classifyAmqpError } from './errors.js';
 import type { QueueType, RabbitMqConfig } from './options.js';
-import { type AmqpRecord, RabbitMqReceiver } from './receiver.js';
+import { AMQP_CLOUDEVENTS, type AmqpRecord, RabbitMqReceiver } from './receiver.js';
 
 export function rabbitMqCapabilities(queueType: QueueType = 'quorum'): Capabilities {
   return {
@@ -312,7 +312,7 @@ function toPublication(record: OutgoingRecord): { routingKey: string; properties
   const time = Date.parse(record.headers[RESERVED_HEADERS.time] ?? '');
   const properties: Options.Publish = {
     persistent: true,
-    headers: { ...record.headers },
+    headers: AMQP_CLOUDEVENTS.toWire(record.headers),
     messageId: short(record.headers[RESERVED_HEADERS.id]),
     contentType: short(record.headers[RESERVED_HEADERS.contentType]),
     timestamp: Number.isNaN(time) ? undefined : Math.floor(time / 1000),

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  cloudEventsHeaders,
   EventportError,
   type Headers,
   type IncomingRecord,
@@ -132,7 +133,7 @@ function tagged(deliveryTag: number): ConsumeMessage {
 
 function toRecord(message: ConsumeMessage, queue: string, counted: boolean): AmqpRecord {
   const { fields, properties, content } = message;
-  const headers = readHeaders(properties.headers);
+  const headers = AMQP_CLOUDEVENTS.fromWire(readHeaders(properties.headers));
   const messageId = typeof properties.messageId === 'string' ? properties.messageId : undefined;
   const record: AmqpRecord = {
     // RabbitMQ has no message identity of its own: the publisher's id, else the content (stable across redeliveries).
@@ -153,6 +154,9 @@ function toRecord(message: ConsumeMessage, queue: string, counted: boolean): Amq
   if (fields.routingKey !== '') record.key = fields.routingKey;
   return record;
 }
+
+/** The AMQP binding of CloudEvents names attributes `cloudEvents:id`, `cloudEvents:type`... in the application properties. */
+export const AMQP_CLOUDEVENTS = cloudEventsHeaders('cloudEvents:');
 
 function readHeaders(table: MessagePropertyHeaders | undefined): Headers {
   const headers: Headers = {};
