@@ -22,6 +22,7 @@ import {
 import { eventually, sleep } from '@eventport/testkit';
 import { describe, expect, test } from '@jest/globals';
 import { connect, IllegalOperationError } from 'amqplib';
+import { CloudEvent } from 'cloudevents';
 import {
   closeConnectionsNamed,
   deleteTopology,
@@ -247,7 +248,7 @@ describe('topology', () => {
     expect(queueName('orders', 'billing')).toBe('orders.billing');
   });
 
-  test('messages are persistent, keyed by routing key, with ce-id as message id, readable by plain AMQP clients', async () => {
+  test('messages are persistent, keyed by routing key, CloudEvents in the AMQP binding, readable by plain AMQP clients', async () => {
     const adapter = open();
     const topic = topicFor('wire');
     await adapter.connect();
@@ -275,7 +276,26 @@ describe('topology', () => {
       expect(raw.properties.deliveryMode).toBe(2);
       expect(raw.properties.messageId).toBe(sent.id);
       expect(raw.properties.contentType).toBe('application/json');
-      expect(raw.properties.headers).toMatchObject({ tenant: 'acme', 'ce-id': sent.id });
+      // The AMQP binding of CloudEvents 1.0: attributes as cloudEvents:* application properties, datacontenttype as content-type.
+      expect(raw.properties.headers).toMatchObject({
+        tenant: 'acme',
+        'cloudEvents:specversion': '1.0',
+        'cloudEvents:id': sent.id,
+        'cloudEvents:type': topic,
+        'cloudEvents:time': new Date(sent.timestamp).toISOString(),
+      });
+      expect(raw.properties.headers?.['cloudEvents:source']).toEqual(expect.any(String));
+      const attributes = Object.fromEntries(
+        Object.entries(raw.properties.headers ?? {})
+          .filter(([name]) => name.startsWith('cloudEvents:'))
+          .map(([name, value]) => [name.slice('cloudEvents:'.length), String(value)]),
+      );
+      const event = new CloudEvent({
+        ...attributes,
+        datacontenttype: raw.properties.contentType,
+        data: JSON.parse(raw.content.toString()),
+      });
+      expect(event.validate()).toBe(true);
       expect(JSON.parse(raw.content.toString())).toEqual({ total: 10 });
       expect(await channel.get(queue, { noAck: true })).toBe(false);
     } finally {
