@@ -1,34 +1,39 @@
-import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import { randomUUID } from 'node:crypto';
+import { KinesisClient, type KinesisClientConfig, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type {
   Capabilities,
   CreateTopicOptions,
   Driver,
-  DriverSubscribeOptions,
-  DriverSubscription,
+  ErrorClassification,
+  Logger,
   OutgoingRecord,
-  RecordSink,
+  ReceiverOptions,
+  SendResult,
 } from '@eventport/core';
+import { EventportError, RESERVED_HEADERS, SENT } from '@eventport/core';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { resolveCheckpointStore } from './checkpoint/resolve.js';
+import { MemoryCheckpointStore } from './checkpoint/memory.js';
+import { PostgresCheckpointStore } from './checkpoint/postgres.js';
+import { RedisCheckpointStore } from './checkpoint/redis.js';
 import type { CheckpointStore } from './checkpoint/store.js';
-import { GroupMember } from './consumer.js';
-import { classifyKinesisError } from './errors.js';
-import type { KinesisOptions, ResolvedKinesisOptions } from './options.js';
-import { resolveKinesisOptions } from './options.js';
-import { MAX_RECORD_BYTES, Publisher } from './publisher.js';
+import type { CheckpointStoreOption, KinesisConfig } from './config.js';
+import { encodeEnvelope } from './envelope.js';
+import { classifyKinesisError, isErrorNamed } from './errors.js';
+import { type KinesisRecord, ShardReceiver } from './receiver.js';
 import { Streams } from './streams.js';
 
-/**
- * Room kept in a 1 MiB record for the envelope around the body: headers, key, id, JSON punctuation.
- * The body travels base64-encoded (4 bytes per 3), so the largest body is 3/4 of what is left.
- * Messages with more than this much header/key text are checked exactly on publish.
- */
+/** Kinesis limits: a record's data plus partition key, and one PutRecords call. */
+const MAX_RECORD_BYTES = 1024 * 1024;
+const MAX_BATCH_RECORDS = 500;
+const MAX_BATCH_BYTES = 5 * 1024 * 1024;
+/** Room kept in a record for the envelope around the base64 body (4 bytes per 3); larger headers are checked exactly. */
 const ENVELOPE_ALLOWANCE_BYTES = 16 * 1024;
 
 export const KINESIS_CAPABILITIES: Capabilities = {
   orderingKeys: true,
   consumerGroups: true,
   replayFromStart: true,
+  // Checkpoints in Redis or PostgreSQL; a group cannot subscribe without a checkpoint store.
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
@@ -36,76 +41,129 @@ export const KINESIS_CAPABILITIES: Capabilities = {
   maxPayloadBytes: Math.floor(((MAX_RECORD_BYTES - ENVELOPE_ALLOWANCE_BYTES) / 4) * 3),
 };
 
+/** Shared by the adapters of this process that choose checkpointStore "memory". */
+const processStore = new MemoryCheckpointStore();
+
 export class KinesisDriver implements Driver {
   readonly backend = 'kinesis';
   readonly capabilities = KINESIS_CAPABILITIES;
-  private readonly settings: ResolvedKinesisOptions;
   private readonly client: KinesisClient;
-  private readonly ownsClient: boolean;
-  private readonly store: CheckpointStore;
+  private readonly store: CheckpointStore | undefined;
   private readonly ownsStore: boolean;
   private readonly streams: Streams;
-  private readonly publisher: Publisher;
 
-  constructor(options: KinesisOptions = {}) {
-    this.settings = resolveKinesisOptions(options);
-    const { store, owned } = resolveCheckpointStore(this.settings.checkpointStore);
-    this.store = store;
-    this.ownsStore = owned;
-    this.ownsClient = this.settings.client === undefined;
-    this.client = this.settings.client ?? new KinesisClient(clientConfig(this.settings));
-    this.streams = new Streams(this.client, this.settings);
-    this.publisher = new Publisher(this.client, this.streams, this.settings.putAttempts);
+  constructor(
+    private readonly settings: KinesisConfig,
+    private readonly logger?: Logger,
+  ) {
+    this.client = settings.client ?? new KinesisClient(clientConfig(settings));
+    ({ store: this.store, owned: this.ownsStore } = openStore(settings.checkpointStore));
+    this.streams = new Streams(this.client, settings);
   }
 
-  async connect(): Promise<void> {
-    await this.streams.ping();
+  connect(signal: AbortSignal): Promise<void> {
+    return this.streams.ping(signal);
   }
 
   async disconnect(): Promise<void> {
     try {
-      if (this.ownsStore) await this.store.close();
+      if (this.ownsStore) await this.store?.close();
     } finally {
-      if (this.ownsClient) this.client.destroy();
+      if (!this.settings.client) this.client.destroy();
     }
   }
 
-  async ping(): Promise<void> {
-    await this.streams.ping();
+  ping(signal: AbortSignal): Promise<void> {
+    return this.streams.ping(signal);
   }
 
-  async send(topic: string, records: readonly OutgoingRecord[]): Promise<void> {
-    Streams.validateName(topic);
-    await this.publisher.send(topic, records);
+  /** PutRecords in chunks of at most 500 records / 5 MiB; an entry Kinesis rejects fails alone, with its error code. */
+  async send(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<SendResult[]> {
+    await this.streams.ensure(topic, signal);
+    const results: SendResult[] = [];
+    let chunk: Array<{ Data: Buffer; PartitionKey: string; index: number }> = [];
+    let bytes = 0;
+    const flush = async () => {
+      const entries = chunk;
+      chunk = [];
+      bytes = 0;
+      if (entries.length === 0) return;
+      try {
+        const command = new PutRecordsCommand({
+          StreamName: topic,
+          Records: entries.map(({ index: _, ...entry }) => entry),
+        });
+        const { Records: answers = [] } = await this.client.send(command, { abortSignal: signal });
+        entries.forEach(({ index }, n) => {
+          const answer = answers[n];
+          results[index] =
+            answer?.SequenceNumber && !answer.ErrorCode
+              ? SENT
+              : { ok: false, error: entryError(answer?.ErrorCode ?? 'InternalFailure', answer?.ErrorMessage) };
+        });
+      } catch (error) {
+        // A stream deleted behind our back is created again by the retry (see classify).
+        if (isErrorNamed(error, 'ResourceNotFoundException')) this.streams.forget(topic);
+        for (const { index } of entries) results[index] = { ok: false, error };
+        throw error;
+      }
+    };
+    try {
+      for (const [index, record] of records.entries()) {
+        const Data = encodeEnvelope(record.key, record.headers, record.body);
+        // Keyless messages are spread over shards by their id, which also keeps a message's retries on one shard.
+        const PartitionKey = record.key ?? record.headers[RESERVED_HEADERS.id] ?? randomUUID();
+        const size = Data.length + Buffer.byteLength(PartitionKey);
+        if (size > MAX_RECORD_BYTES) {
+          const message = `the Kinesis record (envelope with headers, key and base64 body) is ${size} bytes; the limit is ${MAX_RECORD_BYTES}`;
+          results[index] = { ok: false, error: new EventportError('PAYLOAD_TOO_LARGE', message) };
+          continue;
+        }
+        if (chunk.length === MAX_BATCH_RECORDS || bytes + size > MAX_BATCH_BYTES) await flush();
+        chunk.push({ Data, PartitionKey, index });
+        bytes += size;
+      }
+      await flush();
+    } catch (error) {
+      // The call failed as a whole: what was not sent yet fails with the same error.
+      for (const index of records.keys()) results[index] ??= { ok: false, error };
+    }
+    return results;
   }
 
-  async subscribe(topic: string, options: DriverSubscribeOptions, sink: RecordSink): Promise<DriverSubscription> {
-    Streams.validateName(topic);
-    await this.streams.ensure(topic);
-    return GroupMember.start(
-      { client: this.client, streams: this.streams, store: this.store, settings: this.settings },
-      topic,
-      options,
-      sink,
-    );
+  async openReceiver(topic: string, options: ReceiverOptions, signal: AbortSignal): Promise<ShardReceiver> {
+    if (!this.store) {
+      throw new EventportError(
+        'INVALID_CONFIG',
+        `kinesis: consumer group "${options.group}" needs a checkpoint store that all its members share, or every ` +
+          'process reads every record: set KINESIS_CHECKPOINT_URL (or the checkpointStore option) to a redis:// or ' +
+          `postgres:// URL; checkpointStore "memory" keeps checkpoints in this process only (tests, one process)`,
+      );
+    }
+    await this.streams.ensure(topic, signal);
+    const context = { client: this.client, streams: this.streams, store: this.store, settings: this.settings };
+    return ShardReceiver.open({ ...context, logger: this.logger }, topic, options, signal);
   }
 
-  async createTopic(topic: string, options: CreateTopicOptions): Promise<void> {
-    await this.streams.create(topic, options.partitions ?? this.settings.shardCount);
+  async createTopic(topic: string, options: CreateTopicOptions, signal: AbortSignal): Promise<void> {
+    await this.streams.create(topic, options.partitions ?? this.settings.shardCount, signal);
   }
 
-  async deleteTopic(topic: string): Promise<void> {
-    await this.streams.delete(topic);
+  async deleteTopic(topic: string, signal: AbortSignal): Promise<void> {
+    await this.streams.delete(topic, signal);
     // A stream created again under the same name starts new shards: old checkpoints must not apply.
-    await this.store.forgetStream(topic);
+    await this.store?.forgetStream(topic);
   }
 
-  listTopics(): Promise<string[]> {
-    return this.streams.list();
+  listTopics(signal: AbortSignal): Promise<string[]> {
+    return this.streams.list(signal);
   }
 
-  classifyError(error: unknown) {
-    return classifyKinesisError(error);
+  classify(error: unknown): ErrorClassification {
+    const classified = classifyKinesisError(error);
+    // With autoCreateStreams, the retry of a send to a deleted stream creates it again.
+    if (classified.code === 'NOT_FOUND' && this.settings.autoCreateStreams) return { ...classified, retryable: true };
+    return classified;
   }
 
   native(): KinesisClient {
@@ -113,18 +171,37 @@ export class KinesisDriver implements Driver {
   }
 }
 
-function clientConfig(settings: ResolvedKinesisOptions): KinesisClientConfig {
-  const config: KinesisClientConfig = { region: settings.region };
-  if (settings.endpoint) {
-    config.endpoint = settings.endpoint;
-    // The SDK's default HTTP/2 handler fails at random against local emulators (ERR_HTTP2_ERROR).
-    config.requestHandler = new NodeHttpHandler();
-  }
-  if (settings.accessKeyId && settings.secretAccessKey) {
-    const { accessKeyId, secretAccessKey, sessionToken } = settings;
-    config.credentials = sessionToken
-      ? { accessKeyId, secretAccessKey, sessionToken }
-      : { accessKeyId, secretAccessKey };
-  }
+export type { KinesisRecord };
+
+/** HTTP/1.1 (the SDK's HTTP/2 handler fails at random against emulators), bounded, one attempt: core retries. */
+function clientConfig(settings: KinesisConfig): KinesisClientConfig {
+  const { region, endpoint, accessKeyId, secretAccessKey, sessionToken, requestTimeoutMs } = settings;
+  const config: KinesisClientConfig = {
+    region,
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: requestTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    }),
+  };
+  if (endpoint) config.endpoint = endpoint;
+  if (accessKeyId && secretAccessKey) config.credentials = { accessKeyId, secretAccessKey, sessionToken };
   return config;
+}
+
+function entryError(code: string, message = ''): Error {
+  return Object.assign(new Error(`Kinesis rejected the record: ${code} ${message}`.trim()), { name: code, code });
+}
+
+function openStore(option: CheckpointStoreOption | undefined): { store?: CheckpointStore; owned: boolean } {
+  if (option === undefined || (typeof option === 'object' && 'tryLease' in option))
+    return { store: option, owned: false };
+  const url = typeof option === 'string' && option !== 'memory' ? option : undefined;
+  const config = url
+    ? { type: url.startsWith('redis') ? 'redis' : 'postgres', url }
+    : (option as { type: string; url: string });
+  if (config.type === 'memory') return { store: processStore, owned: false };
+  const store = config.type === 'redis' ? new RedisCheckpointStore(config) : new PostgresCheckpointStore(config);
+  return { store, owned: true };
 }

@@ -1,46 +1,46 @@
-import type { ErrorCode } from '@eventport/core';
+import { type ErrorClassification, EventportError } from '@eventport/core';
 
-const THROTTLED = new Set([
-  'ProvisionedThroughputExceededException',
-  'LimitExceededException',
-  'KMSThrottlingException',
-  'ThrottlingException',
-]);
-const DENIED = new Set([
-  'AccessDeniedException',
-  'UnrecognizedClientException',
-  'InvalidSignatureException',
-  'ExpiredTokenException',
-  'KMSAccessDeniedException',
-]);
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ERR_HTTP2_ERROR',
-  'ERR_HTTP2_STREAM_ERROR',
-]);
+const retryable = (code: ErrorClassification['code']) => ({ code, retryable: true });
+const final = (code: ErrorClassification['code']) => ({ code, retryable: false });
+/** By error name: AWS exceptions, the HTTP handler's timeouts, ioredis giving up. */
+const BY_NAME: Array<[RegExp, ErrorClassification]> = [
+  [
+    /^(ProvisionedThroughputExceeded|LimitExceeded|KMSThrottling|Throttling)Exception$/,
+    retryable('RESOURCE_EXHAUSTED'),
+  ],
+  [/^(TimeoutError|RequestTimeout(Exception)?|AbortError)$/, retryable('TIMEOUT')],
+  [/^(InternalFailure|ServiceUnavailable|MaxRetriesPerRequestError)$/, retryable('CONNECTION')],
+  [
+    /^((AccessDenied|UnrecognizedClient|InvalidSignature|ExpiredToken|KMSAccessDenied)Exception|CredentialsProviderError)$/,
+    final('PERMISSION_DENIED'),
+  ],
+  [/^ResourceNotFoundException$/, final('NOT_FOUND')],
+  [/^ResourceInUseException$/, final('ALREADY_EXISTS')],
+  [/^(InvalidArgument|Validation)Exception$/, final('INVALID_ARGUMENT')],
+];
+// The SDK wraps network errors in a plain Error that names the cause only in its message.
+const NETWORK =
+  /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ERR_HTTP2_\w+)\b|connection (is )?(closed|terminated|refused|reset)|socket hang up|stream isn't writeable/i;
 
-/** Maps an AWS SDK (or network) error to a portable code; `retryable` drives the portable publish retries. */
-export function classifyKinesisError(error: unknown): { code: ErrorCode; retryable: boolean } | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const { name, code, $metadata } = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
-  if (name && THROTTLED.has(name)) return { code: 'RESOURCE_EXHAUSTED', retryable: true };
-  if (name && DENIED.has(name)) return { code: 'PERMISSION_DENIED', retryable: false };
-  if (name === 'ResourceNotFoundException') return { code: 'NOT_FOUND', retryable: false };
-  if (name === 'ResourceInUseException') return { code: 'ALREADY_EXISTS', retryable: false };
-  if (name === 'InvalidArgumentException' || name === 'ValidationException') {
-    return { code: 'INVALID_ARGUMENT', retryable: false };
+/**
+ * Maps an AWS SDK, network or checkpoint-store error to a portable code, looking through `cause` and
+ * AggregateError: throttling is RESOURCE_EXHAUSTED, timeouts TIMEOUT, lost connections and 5xx
+ * CONNECTION, all retryable.
+ */
+export function classifyKinesisError(error: unknown, depth = 0): ErrorClassification {
+  if (typeof error !== 'object' || error === null || depth > 8) return final('INTERNAL');
+  if (error instanceof EventportError) return { code: error.code, retryable: error.retryable };
+  const { name = '', code, message, $metadata, $retryable, cause } = error as Record<string, never>;
+  const known = BY_NAME.find(([pattern]) => pattern.test(name))?.[1];
+  if (known) return known;
+  if (($retryable as { throttling?: boolean } | undefined)?.throttling) return retryable('RESOURCE_EXHAUSTED');
+  const status = ($metadata as { httpStatusCode?: number } | undefined)?.httpStatusCode ?? 0;
+  if (NETWORK.test(`${code} ${message}`) || status >= 500 || $retryable) return retryable('CONNECTION');
+  for (const inner of [cause, ...(error instanceof AggregateError ? error.errors : [])]) {
+    const found = classifyKinesisError(inner, depth + 1);
+    if (found.code !== 'INTERNAL') return found;
   }
-  if (name === 'TimeoutError' || name === 'RequestTimeout') return { code: 'TIMEOUT', retryable: true };
-  if ((code && NETWORK_CODES.has(code)) || ($metadata?.httpStatusCode ?? 0) >= 500) {
-    return { code: 'CONNECTION', retryable: true };
-  }
-  if (name === 'InternalFailure' || name === 'ServiceUnavailable') return { code: 'CONNECTION', retryable: true };
-  return undefined;
+  return final('INTERNAL');
 }
 
 export function isErrorNamed(error: unknown, ...names: string[]): boolean {

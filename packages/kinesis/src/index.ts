@@ -1,20 +1,38 @@
-import { type AdapterOptions, type BackendDefinition, createPortableAdapter, type EventAdapter } from '@eventport/core';
+import {
+  type AdapterOptions,
+  type BackendDefinition,
+  createPortableAdapter,
+  type EventAdapter,
+  loadBackendConfig,
+} from '@eventport/core';
+import { type KinesisOptions, kinesisSchema } from './config.js';
 import { KinesisDriver } from './driver.js';
-import type { KinesisOptions } from './options.js';
 
 export { MemoryCheckpointStore } from './checkpoint/memory.js';
 export { PostgresCheckpointStore, type PostgresCheckpointStoreOptions } from './checkpoint/postgres.js';
 export { RedisCheckpointStore, type RedisCheckpointStoreOptions } from './checkpoint/redis.js';
-export type { CheckpointStoreOption } from './checkpoint/resolve.js';
 export type { CheckpointScope, CheckpointStore, CheckpointStoreConfig } from './checkpoint/store.js';
-export { KINESIS_CAPABILITIES, KinesisDriver } from './driver.js';
+export type { CheckpointStoreOption, KinesisConfig, KinesisOptions } from './config.js';
+export { KINESIS_CAPABILITIES, KinesisDriver, type KinesisRecord } from './driver.js';
 export { decodeEnvelope, ENVELOPE_VERSION, encodeEnvelope } from './envelope.js';
-export { CHECKPOINT_URL_ENV, type KinesisOptions } from './options.js';
 
-export function createKinesisAdapter(options: KinesisOptions & AdapterOptions = {}): EventAdapter {
-  return createPortableAdapter(new KinesisDriver(options), options);
-}
-
-export const backend: BackendDefinition<KinesisOptions> = {
-  create: (config, options) => createKinesisAdapter({ ...config, ...options }),
+export const backend: BackendDefinition<typeof kinesisSchema> = {
+  name: 'kinesis',
+  env: {
+    region: 'AWS_REGION',
+    accessKeyId: 'AWS_ACCESS_KEY_ID',
+    secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+    sessionToken: 'AWS_SESSION_TOKEN',
+    endpoint: 'AWS_ENDPOINT_URL',
+    checkpointStore: 'KINESIS_CHECKPOINT_URL',
+  },
+  schema: kinesisSchema,
+  create: (config, options) => createPortableAdapter(new KinesisDriver(config, options.logger), options),
 };
+
+/** Options over the same env vars as createAdapter('kinesis'), validated before anything connects. */
+export function createKinesisAdapter(options: KinesisOptions & AdapterOptions = {}): EventAdapter {
+  const { logger, codec, maxPayloadBytes, publishAttempts, deadlines, ...driverOptions } = options;
+  const portable = { logger, codec, maxPayloadBytes, publishAttempts, deadlines };
+  return backend.create(loadBackendConfig(backend, driverOptions, process.env, logger), portable) as EventAdapter;
+}

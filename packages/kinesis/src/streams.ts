@@ -4,31 +4,27 @@ import {
   DescribeStreamSummaryCommand,
   type KinesisClient,
   ListShardsCommand,
-  type ListShardsCommandInput,
   ListStreamsCommand,
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { EventportError, pause } from '@eventport/core';
 import { isErrorNamed } from './errors.js';
 
-const STREAM_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
-
-/** Stream administration: create/delete/list, waiting for the state change, and on-demand creation. */
+/**
+ * Stream administration and on-demand creation. Waits for a state change (ACTIVE, gone) until it is
+ * reached or the caller's deadline aborts `signal`.
+ */
 export class Streams {
-  /** Streams known to exist (or being created) by this adapter, so publishing checks once per stream. */
+  /** Streams known to exist (or being created) by this driver, so publishing checks once per stream. */
   private readonly ensured = new Map<string, Promise<void>>();
 
   constructor(
     private readonly client: KinesisClient,
-    private readonly settings: { autoCreateStreams: boolean; shardCount: number; streamReadyTimeoutMs: number },
+    private readonly settings: { autoCreateStreams: boolean; shardCount: number },
   ) {}
 
-  get autoCreates(): boolean {
-    return this.settings.autoCreateStreams;
-  }
-
   static validateName(stream: string): void {
-    if (!STREAM_NAME.test(stream)) {
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(stream)) {
       throw new EventportError(
         'INVALID_ARGUMENT',
         `"${stream}" cannot be a Kinesis stream name: at most 128 letters, digits, ".", "_" or "-"`,
@@ -36,12 +32,13 @@ export class Streams {
     }
   }
 
-  /** With autoCreateStreams, creates the stream when missing and waits until it is ACTIVE; otherwise a no-op. */
-  ensure(stream: string): Promise<void> {
+  /** With autoCreateStreams, creates the stream when missing and waits until it is ACTIVE. */
+  ensure(stream: string, signal: AbortSignal): Promise<void> {
+    Streams.validateName(stream);
     if (!this.settings.autoCreateStreams) return Promise.resolve();
     let ensured = this.ensured.get(stream);
     if (!ensured) {
-      ensured = this.createIfMissing(stream).catch((error: unknown) => {
+      ensured = this.createIfMissing(stream, signal).catch((error: unknown) => {
         this.ensured.delete(stream);
         throw error;
       });
@@ -55,115 +52,101 @@ export class Streams {
     this.ensured.delete(stream);
   }
 
-  async create(stream: string, shardCount = this.settings.shardCount): Promise<void> {
+  async create(stream: string, shardCount: number, signal: AbortSignal): Promise<void> {
     Streams.validateName(stream);
     try {
-      await this.client.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shardCount }));
+      await this.client.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shardCount }), {
+        abortSignal: signal,
+      });
     } catch (error) {
-      if (isErrorNamed(error, 'ResourceInUseException')) {
-        throw new EventportError('ALREADY_EXISTS', `stream "${stream}" already exists`, { cause: error });
-      }
-      throw error;
+      if (!isErrorNamed(error, 'ResourceInUseException')) throw error;
+      throw new EventportError('ALREADY_EXISTS', `stream "${stream}" already exists`, { cause: error });
     }
-    await this.waitUntilActive(stream);
+    await this.waitFor(stream, 'ACTIVE', signal);
   }
 
-  async delete(stream: string): Promise<void> {
+  async delete(stream: string, signal: AbortSignal): Promise<void> {
     Streams.validateName(stream);
     this.forget(stream);
     try {
-      await this.client.send(new DeleteStreamCommand({ StreamName: stream, EnforceConsumerDeletion: true }));
+      const command = new DeleteStreamCommand({ StreamName: stream, EnforceConsumerDeletion: true });
+      await this.client.send(command, { abortSignal: signal });
     } catch (error) {
-      if (isErrorNamed(error, 'ResourceNotFoundException')) {
-        throw new EventportError('NOT_FOUND', `stream "${stream}" does not exist`, { cause: error });
-      }
-      throw error;
+      if (!isErrorNamed(error, 'ResourceNotFoundException')) throw error;
+      throw new EventportError('NOT_FOUND', `stream "${stream}" does not exist`, { cause: error });
     }
-    await this.waitUntil(stream, 'deleted', async () => (await this.status(stream)) === undefined);
+    await this.waitFor(stream, undefined, signal);
   }
 
   /** Names of the streams that exist and are not being deleted. */
-  async list(): Promise<string[]> {
+  async list(signal: AbortSignal): Promise<string[]> {
     const names: string[] = [];
-    let nextToken: string | undefined;
+    let token: string | undefined;
     do {
-      const page = await this.client.send(new ListStreamsCommand(nextToken ? { NextToken: nextToken } : {}));
+      const page = await this.client.send(new ListStreamsCommand(token ? { NextToken: token } : {}), {
+        abortSignal: signal,
+      });
       if (page.StreamSummaries) {
-        for (const summary of page.StreamSummaries) {
-          if (summary.StreamName && summary.StreamStatus !== 'DELETING') names.push(summary.StreamName);
+        for (const { StreamName, StreamStatus } of page.StreamSummaries) {
+          if (StreamName && StreamStatus !== 'DELETING') names.push(StreamName);
         }
       } else {
         names.push(...(page.StreamNames ?? []));
       }
-      nextToken = page.HasMoreStreams ? page.NextToken : undefined;
-    } while (nextToken);
+      token = page.HasMoreStreams ? page.NextToken : undefined;
+    } while (token);
     return names.sort();
   }
 
-  /** Every shard of the stream, open and closed (closed ones still hold records until retention ends). */
+  /** Every shard of the stream, open and closed (closed ones hold records until retention ends). */
   async shards(stream: string, signal?: AbortSignal): Promise<Shard[]> {
     const shards: Shard[] = [];
-    let input: ListShardsCommandInput = { StreamName: stream };
-    for (;;) {
+    let token: string | undefined;
+    do {
+      const input = token ? { NextToken: token } : { StreamName: stream };
       const page = await this.client.send(new ListShardsCommand(input), { abortSignal: signal });
       shards.push(...(page.Shards ?? []));
-      if (!page.NextToken) return shards;
-      input = { NextToken: page.NextToken };
-    }
+      token = page.NextToken;
+    } while (token);
+    return shards;
   }
 
-  async ping(): Promise<void> {
-    await this.client.send(new ListStreamsCommand({ Limit: 1 }));
+  async ping(signal: AbortSignal): Promise<void> {
+    await this.client.send(new ListStreamsCommand({ Limit: 1 }), { abortSignal: signal });
   }
 
-  private async createIfMissing(stream: string): Promise<void> {
-    Streams.validateName(stream);
-    const status = await this.status(stream);
-    if (status === 'ACTIVE' || status === 'UPDATING') return;
-    if (status === 'DELETING') {
-      await this.waitUntil(stream, 'deleted', async () => (await this.status(stream)) === undefined);
-    }
-    if (status !== 'CREATING') {
-      try {
-        await this.client.send(new CreateStreamCommand({ StreamName: stream, ShardCount: this.settings.shardCount }));
-      } catch (error) {
-        // Another publisher or process created it first: wait for it like for our own.
-        if (!isErrorNamed(error, 'ResourceInUseException')) throw error;
+  /** Waits for ACTIVE, creating the stream when it is missing (or gone after DELETING). */
+  private async createIfMissing(stream: string, signal: AbortSignal): Promise<void> {
+    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1_000)) {
+      const status = await this.status(stream, signal);
+      if (status === 'ACTIVE' || status === 'UPDATING') return;
+      if (status === undefined) {
+        const command = new CreateStreamCommand({ StreamName: stream, ShardCount: this.settings.shardCount });
+        // Created by someone else first, or 5 streams are being created in the account already: wait and look again.
+        await this.client.send(command, { abortSignal: signal }).catch((error: unknown) => {
+          if (!isErrorNamed(error, 'ResourceInUseException', 'LimitExceededException')) throw error;
+        });
       }
+      if (!(await pause(delayMs, signal))) throw signal.reason;
     }
-    await this.waitUntilActive(stream);
   }
 
-  private waitUntilActive(stream: string): Promise<void> {
-    return this.waitUntil(stream, 'ACTIVE', async () => {
-      const status = await this.status(stream);
-      return status === 'ACTIVE' || status === 'UPDATING';
-    });
-  }
-
-  private async status(stream: string): Promise<string | undefined> {
+  private async status(stream: string, signal: AbortSignal): Promise<string | undefined> {
     try {
-      const { StreamDescriptionSummary } = await this.client.send(
-        new DescribeStreamSummaryCommand({ StreamName: stream }),
-      );
-      return StreamDescriptionSummary?.StreamStatus;
+      const command = new DescribeStreamSummaryCommand({ StreamName: stream });
+      return (await this.client.send(command, { abortSignal: signal })).StreamDescriptionSummary?.StreamStatus;
     } catch (error) {
       if (isErrorNamed(error, 'ResourceNotFoundException')) return undefined;
       throw error;
     }
   }
 
-  private async waitUntil(stream: string, state: string, reached: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + this.settings.streamReadyTimeoutMs;
-    // Kinesis allows 10 DescribeStreamSummary calls per second per account: poll gently.
-    for (let delayMs = 50; !(await reached()); delayMs = Math.min(delayMs * 2, 1_000)) {
-      if (Date.now() > deadline) {
-        throw new EventportError(
-          'TIMEOUT',
-          `stream "${stream}" did not become ${state} within ${this.settings.streamReadyTimeoutMs} ms`,
-        );
-      }
-      await pause(delayMs);
+  /** Polls (gently: 10 DescribeStreamSummary calls/s per account) until ACTIVE, or gone for `undefined`. */
+  private async waitFor(stream: string, state: 'ACTIVE' | undefined, signal: AbortSignal): Promise<void> {
+    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1_000)) {
+      const status = await this.status(stream, signal);
+      if (status === state || (state === 'ACTIVE' && status === 'UPDATING')) return;
+      if (!(await pause(delayMs, signal))) throw signal.reason;
     }
   }
 }

@@ -1,97 +1,62 @@
-import type { CheckpointScope, CheckpointStore } from './store.js';
-
-interface ShardEntry {
-  checkpoint?: string;
-  owner?: string;
-  leaseExpiresAt?: number;
-}
-
-interface GroupEntry {
-  start?: string;
-  shards: Map<string, ShardEntry>;
-  /** Member id to registration expiry. */
-  members: Map<string, number>;
-}
+import { type CheckpointScope, LeaseTable, type Row } from './store.js';
 
 /**
- * Checkpoints in this process's memory: adapters of one process share them, a restart loses them
- * (a restarted group starts over from its start position). Use Redis or PostgreSQL in production.
+ * Checkpoints in this process's memory: the adapters of ONE process share them, a restart loses them
+ * and another process never sees them. For tests and single-process use; use Redis or PostgreSQL for
+ * a group whose members run in several processes or must survive a restart.
  */
-export class MemoryCheckpointStore implements CheckpointStore {
-  private readonly groups = new Map<string, GroupEntry>();
+export class MemoryCheckpointStore extends LeaseTable {
+  private readonly tables = new Map<string, Map<string, { value?: string; owner?: string; expiresAt: number }>>();
 
   async startPosition(scope: CheckpointScope, position: string): Promise<string> {
-    const group = this.group(scope);
-    group.start ??= position;
-    return group.start;
+    const row = this.row(scope, '$group');
+    row.value ??= position;
+    return row.value;
   }
 
-  async checkpoints(scope: CheckpointScope): Promise<Record<string, string>> {
-    const result: Record<string, string> = {};
-    for (const [shardId, entry] of this.group(scope).shards) {
-      if (entry.checkpoint !== undefined) result[shardId] = entry.checkpoint;
-    }
-    return result;
-  }
-
-  async tryLease(scope: CheckpointScope, shardId: string, owner: string, ttlMs: number): Promise<boolean> {
-    const entry = this.shard(scope, shardId);
-    const now = Date.now();
-    if (entry.owner !== undefined && entry.owner !== owner && (entry.leaseExpiresAt ?? 0) > now) return false;
-    entry.owner = owner;
-    entry.leaseExpiresAt = now + ttlMs;
+  protected async lease(scope: CheckpointScope, name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const row = this.row(scope, name);
+    if (row.owner !== undefined && row.owner !== owner && row.expiresAt > Date.now()) return false;
+    Object.assign(row, { owner, expiresAt: Date.now() + ttlMs });
     return true;
   }
 
-  async checkpoint(scope: CheckpointScope, shardId: string, owner: string, position: string): Promise<boolean> {
-    const entry = this.shard(scope, shardId);
-    if (entry.owner !== owner) return false;
-    entry.checkpoint = position;
+  protected async ifOwner(scope: CheckpointScope, name: string, owner: string, value?: string): Promise<boolean> {
+    const row = this.row(scope, name);
+    if (row.owner !== owner) return false;
+    Object.assign(row, value === undefined ? { owner: undefined, expiresAt: 0 } : { value });
     return true;
   }
 
-  async releaseLease(scope: CheckpointScope, shardId: string, owner: string): Promise<void> {
-    const entry = this.shard(scope, shardId);
-    if (entry.owner !== owner) return;
-    entry.owner = undefined;
-    entry.leaseExpiresAt = undefined;
+  protected async rows(scope: CheckpointScope): Promise<Row[]> {
+    return [...this.table(scope)].map(([name, { value, expiresAt }]) => ({
+      name,
+      value,
+      live: expiresAt > Date.now(),
+    }));
   }
 
-  async heartbeat(scope: CheckpointScope, owner: string, ttlMs: number): Promise<number> {
-    const { members } = this.group(scope);
-    const now = Date.now();
-    members.set(owner, now + ttlMs);
-    for (const [member, expiresAt] of members) if (expiresAt <= now) members.delete(member);
-    return members.size;
-  }
-
-  async leave(scope: CheckpointScope, owner: string): Promise<void> {
-    this.group(scope).members.delete(owner);
+  protected async remove(scope: CheckpointScope, names: string[]): Promise<void> {
+    for (const name of names) this.table(scope).delete(name);
   }
 
   async forgetStream(stream: string): Promise<void> {
-    for (const key of [...this.groups.keys()]) if (JSON.parse(key)[0] === stream) this.groups.delete(key);
+    for (const key of this.tables.keys()) if (key.startsWith(`${stream}\n`)) this.tables.delete(key);
   }
 
   async close(): Promise<void> {}
 
-  private group(scope: CheckpointScope): GroupEntry {
-    const key = JSON.stringify([scope.stream, scope.group]);
-    let group = this.groups.get(key);
-    if (!group) {
-      group = { shards: new Map(), members: new Map() };
-      this.groups.set(key, group);
-    }
-    return group;
+  private table({ stream, group }: CheckpointScope) {
+    const key = `${stream}\n${group}`;
+    const table = this.tables.get(key) ?? new Map();
+    this.tables.set(key, table);
+    return table;
   }
 
-  private shard(scope: CheckpointScope, shardId: string): ShardEntry {
-    const { shards } = this.group(scope);
-    let entry = shards.get(shardId);
-    if (!entry) {
-      entry = {};
-      shards.set(shardId, entry);
-    }
-    return entry;
+  private row(scope: CheckpointScope, name: string) {
+    const table = this.table(scope);
+    const row = table.get(name) ?? { expiresAt: 0 };
+    table.set(name, row);
+    return row;
   }
 }
