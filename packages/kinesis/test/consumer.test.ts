@@ -5,7 +5,14 @@ import {
   KinesisClient,
   UpdateShardCountCommand,
 } from '@aws-sdk/client-kinesis';
-import { type EventAdapter, type ReceivedMessage, silentLogger } from '@eventport/core';
+import {
+  type AdapterOptions,
+  type Codec,
+  type EventAdapter,
+  jsonCodec,
+  type ReceivedMessage,
+  silentLogger,
+} from '@eventport/core';
 import { createKinesisAdapter, type KinesisOptions } from '@eventport/kinesis';
 import { eventually, Tally } from '@eventport/testkit';
 import { afterAll, expect, test } from '@jest/globals';
@@ -14,14 +21,15 @@ import { useLocalBrokers } from './local-env';
 
 const env = useLocalBrokers();
 const run = randomUUID().slice(0, 8);
-const fast: KinesisOptions = {
+// The members of these groups are in this process: the in-memory checkpoint store is enough (and chosen explicitly).
+const fast: KinesisOptions & AdapterOptions = {
+  checkpointStore: 'memory',
   idlePollIntervalMs: 100,
-  busyPollIntervalMs: 50,
   leaseTtlMs: 2_000,
   logger: silentLogger,
 };
 const adapters: EventAdapter[] = [];
-const open = (options: KinesisOptions = {}) => {
+const open = (options: KinesisOptions & AdapterOptions = {}) => {
   const adapter = createKinesisAdapter({ ...fast, ...options });
   adapters.push(adapter);
   return adapter;
@@ -71,6 +79,81 @@ test('a nacked record comes again before the records after it in its shard', asy
   expect(await eventually(() => handled.includes('9#1'), 30_000)).toBe(true);
   await subscription.close();
   expect(handled).toEqual(['0#1', '1#1', '2#1', 'fail 3#1', '3#2', '4#1', '5#1', '6#1', '7#1', '8#1', '9#1']);
+});
+
+test('a nack redelivers that record only: 100 records on one shard, record 10 fails twice, every other is handled once', async () => {
+  const adapter = open();
+  const stream = `nack-one-${run}`;
+  await adapter.createTopic(stream, { partitions: 1 });
+  const sent = await adapter.publishBatch(Array.from({ length: 100 }, (_, n) => ({ topic: stream, data: { n } })));
+  const handled = new Map<number, number>();
+  let failures = 0;
+  const subscription = await adapter.subscribe<{ n: number }>(
+    stream,
+    async (message) => {
+      handled.set(message.data.n, (handled.get(message.data.n) ?? 0) + 1);
+      // Slow enough that the records after 10 are handled (and acked) while 10 waits for its redelivery.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (message.data.n === 10 && failures < 2) {
+        failures++;
+        throw new Error('planned failure');
+      }
+    },
+    { group: 'nack-one', fromBeginning: true, concurrency: 8, redeliveryDelayMs: () => 50 },
+  );
+  expect(await eventually(() => handled.size === 100 && (handled.get(10) ?? 0) === 3, 30_000)).toBe(true);
+  await new Promise((resolve) => setTimeout(resolve, 1_000)); // anything handled again would show by now
+  await subscription.close();
+  expect(sent).toHaveLength(100);
+  expect(handled.get(10)).toBe(3);
+  const others = [...handled].filter(([n]) => n !== 10);
+  expect(others).toHaveLength(99);
+  expect(others.filter(([, times]) => times !== 1)).toEqual([]);
+});
+
+test('an undecodable record does not stop its shard: 200 valid and 6 poison records at concurrency 8', async () => {
+  const adapter = open();
+  const stream = `poison-${run}`;
+  await adapter.createTopic(stream, { partitions: 1 });
+  const garbage: Codec = {
+    encode: () => ({ body: Buffer.from('{not json'), contentType: 'application/json' }),
+    decode: jsonCodec.decode,
+  };
+  const rogue = open({ codec: garbage });
+  const tally = new Tally();
+  for (let round = 0; round < 6; round++) {
+    const valid = await adapter.publishBatch(
+      Array.from({ length: round < 2 ? 34 : 33 }, (_, n) => ({ topic: stream, data: { round, n } })),
+    );
+    tally.expect(valid.map((message) => message.id));
+    await rogue.publish({ topic: stream, data: 'ignored' });
+  }
+  expect(tally.published.size).toBe(200);
+  const errors: unknown[] = [];
+  const subscription = await adapter.subscribe(stream, (message) => tally.record(message.id), {
+    group: 'poison',
+    fromBeginning: true,
+    concurrency: 8,
+    redeliveryDelayMs: () => 200,
+    onError: (error) => errors.push(error),
+  });
+  expect(await tally.waitForAll(30_000)).toBe(true);
+  await subscription.close();
+  expect(tally.missing).toEqual([]);
+  expect(tally.duplicates).toBe(0);
+  expect(errors.length).toBeGreaterThanOrEqual(6); // each poison record was reported (and backs off on its own)
+});
+
+test('subscribing without a checkpoint store fails with INVALID_CONFIG naming KINESIS_CHECKPOINT_URL', async () => {
+  const adapter = open({ checkpointStore: undefined });
+  const stream = `no-store-${run}`;
+  const attempt = adapter.subscribe(stream, () => undefined, { group: 'g' });
+  await expect(attempt).rejects.toMatchObject({
+    code: 'INVALID_CONFIG',
+    message: expect.stringMatching(/KINESIS_CHECKPOINT_URL.*redis:\/\/.*postgres:\/\//),
+  });
+  // Publishing needs no store.
+  await expect(adapter.publish({ topic: stream, data: 1 })).resolves.toMatchObject({ topic: stream });
 });
 
 test('a new group without fromBeginning starts at subscribe time, and that position is kept once stored', async () => {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { PutRecordCommand } from '@aws-sdk/client-kinesis';
-import { createAdapter, type ReceivedMessage, silentLogger } from '@eventport/core';
+import { createAdapter, loadBackendConfig, type ReceivedMessage, silentLogger } from '@eventport/core';
 import {
+  backend,
   createKinesisAdapter,
   decodeEnvelope,
   encodeEnvelope,
@@ -10,7 +11,6 @@ import {
 } from '@eventport/kinesis';
 import { eventually } from '@eventport/testkit';
 import { expect, test } from '@jest/globals';
-import { resolveKinesisOptions } from '../src/options';
 import { useLocalBrokers } from './local-env';
 
 const env = useLocalBrokers();
@@ -32,10 +32,11 @@ test('a record that is not an envelope is handed over raw, with its partition ke
 });
 
 test('options are validated before connecting, with typed errors that name the option', () => {
+  const load = (options: Record<string, unknown>) => () => loadBackendConfig(backend, options, {});
   expect(() => createKinesisAdapter({ shardCount: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
   expect(() => createKinesisAdapter({ leaseTtlMs: 10 })).toThrow(/leaseTtlMs/);
-  expect(() => createKinesisAdapter({ accessKeyId: 'only-half' })).toThrow(/AWS_SECRET_ACCESS_KEY/);
-  expect(() => createKinesisAdapter({ secretAccessKey: 'only-half' })).toThrow(
+  expect(load({ accessKeyId: 'only-half' })).toThrow(/AWS_SECRET_ACCESS_KEY/);
+  expect(load({ secretAccessKey: 'only-half' })).toThrow(
     /set both accessKeyId and secretAccessKey \(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\), or neither/,
   );
   expect(() => createKinesisAdapter({ checkpointStore: 'ftp://user:pw@host/x' })).toThrow(
@@ -44,10 +45,17 @@ test('options are validated before connecting, with typed errors that name the o
   expect(() => createKinesisAdapter({ checkpointStore: { type: 'redis', url: 'postgres://x' } as never })).toThrow(
     /checkpointStore.url/,
   );
+  // One strict schema: a typo fails, naming the key and the closest valid one.
+  expect(load({ leaseTTLms: 5_000 })).toThrow(/"leaseTTLms" \(did you mean "leaseTtlMs"\?\)/);
+  expect(load({ putAttempts: 3 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+  expect(() => loadBackendConfig(backend, {}, { KINESIS_CHECKPOINT_URL: 'ftp://x' })).toThrow(
+    /KINESIS_CHECKPOINT_URL: must be "memory" or a URL/,
+  );
 });
 
 test('options: defaults, numeric strings, env vars for what the options leave out', () => {
   const defaults = {
+    region: 'us-east-1',
     autoCreateStreams: true,
     shardCount: 1,
     leaseTtlMs: 10_000,
@@ -55,39 +63,39 @@ test('options: defaults, numeric strings, env vars for what the options leave ou
     idlePollIntervalMs: 500,
     busyPollIntervalMs: 200,
     getRecordsLimit: 1_000,
-    putAttempts: 10,
-    streamReadyTimeoutMs: 120_000,
     startSkewMs: 1_000,
+    requestTimeoutMs: 5_000,
   };
-  expect(resolveKinesisOptions({}, {})).toEqual({ region: 'us-east-1', ...defaults });
+  expect(loadBackendConfig(backend, {}, {})).toEqual(defaults);
   const fromEnv = {
     AWS_REGION: 'eu-west-1',
     AWS_ENDPOINT_URL: 'http://127.0.0.1:1',
-    AWS_ENDPOINT_URL_KINESIS: 'http://127.0.0.1:2',
     AWS_ACCESS_KEY_ID: 'env-key',
     AWS_SECRET_ACCESS_KEY: 'env-secret',
+    AWS_SESSION_TOKEN: 'env-token',
     KINESIS_CHECKPOINT_URL: 'redis://127.0.0.1:6379',
   };
-  // Credentials from env are left to the AWS SDK's default chain (it also reads AWS_SESSION_TOKEN).
-  expect(resolveKinesisOptions({ shardCount: '3', autoCreateStreams: 'false' } as never, fromEnv)).toEqual({
+  expect(loadBackendConfig(backend, { shardCount: '3', autoCreateStreams: 'false' }, fromEnv)).toEqual({
     ...defaults,
     region: 'eu-west-1',
-    endpoint: 'http://127.0.0.1:2',
+    endpoint: 'http://127.0.0.1:1',
+    accessKeyId: 'env-key',
+    secretAccessKey: 'env-secret',
+    sessionToken: 'env-token',
     checkpointStore: 'redis://127.0.0.1:6379',
     autoCreateStreams: false,
     shardCount: 3,
   });
-  expect(resolveKinesisOptions({}, { AWS_ENDPOINT_URL: 'http://127.0.0.1:1' })).toMatchObject({
-    endpoint: 'http://127.0.0.1:1',
-  });
-  const explicit = {
-    region: 'us-west-2',
-    endpoint: 'http://127.0.0.1:3',
+  const explicit = { region: 'us-west-2', endpoint: 'http://127.0.0.1:3', checkpointStore: 'memory' } as const;
+  expect(loadBackendConfig(backend, explicit, fromEnv)).toMatchObject(explicit);
+  expect(loadBackendConfig(backend, { checkpointStore: { type: 'memory' } }, fromEnv)).toMatchObject({
     checkpointStore: { type: 'memory' },
-  } as const;
-  expect(resolveKinesisOptions(explicit, fromEnv)).toMatchObject(explicit);
-  expect(() => resolveKinesisOptions({ shardCount: '' } as never, {})).toThrow(/shardCount/);
-  expect(() => resolveKinesisOptions({ autoCreateStreams: 'yes' } as never, {})).toThrow(/autoCreateStreams/);
+  });
+  expect(() => loadBackendConfig(backend, { shardCount: '' }, {})).toThrow(/shardCount/);
+  expect(() => loadBackendConfig(backend, { autoCreateStreams: 'yes' }, {})).toThrow(/autoCreateStreams/);
+  // Kinesis allows 5 GetRecords calls per second per shard.
+  expect(() => loadBackendConfig(backend, { busyPollIntervalMs: 50 }, {})).toThrow(/busyPollIntervalMs/);
+  expect(() => loadBackendConfig(backend, {}, { AWS_REGION: 'mars' })).toThrow(/AWS_REGION/);
 });
 
 test('createAdapter("kinesis") reads AWS_* env vars; invalid ones name the variable', async () => {
@@ -108,7 +116,7 @@ test('createAdapter("kinesis") reads AWS_* env vars; invalid ones name the varia
 });
 
 test('records from producers that are not eventport are consumed, with the sequence number as id', async () => {
-  const adapter = createKinesisAdapter({ idlePollIntervalMs: 100, logger: silentLogger });
+  const adapter = createKinesisAdapter({ checkpointStore: 'memory', idlePollIntervalMs: 100, logger: silentLogger });
   const stream = `foreign-${randomUUID().slice(0, 8)}`;
   try {
     await adapter.createTopic(stream);

@@ -4,16 +4,16 @@ import {
   GetShardIteratorCommand,
   KinesisClient,
   ListShardsCommand,
-  PutRecordCommand,
   PutRecordsCommand,
   type PutRecordsCommandOutput,
   type PutRecordsRequestEntry,
   type PutRecordsResultEntry,
 } from '@aws-sdk/client-kinesis';
 import { type EventAdapter, silentLogger } from '@eventport/core';
-import { createKinesisAdapter, decodeEnvelope } from '@eventport/kinesis';
+import { createKinesisAdapter, decodeEnvelope, KinesisDriver } from '@eventport/kinesis';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { kinesisSchema } from '../src/config';
 import { useLocalBrokers } from './local-env';
 
 const env = useLocalBrokers();
@@ -21,7 +21,7 @@ const run = randomUUID().slice(0, 8);
 
 /**
  * A real client whose PutRecords "fails" chosen entries (they are not sent) the way Kinesis reports
- * it. `calls` lists the ids each PutRecords / PutRecord call carried.
+ * it. `calls` lists the ids each PutRecords call carried.
  */
 function flakyClient(shouldFail: (id: string, call: number) => boolean) {
   const client = new KinesisClient({
@@ -35,7 +35,6 @@ function flakyClient(shouldFail: (id: string, call: number) => boolean) {
   const idOf = (entry: PutRecordsRequestEntry) =>
     decodeEnvelope(entry.Data as Uint8Array, entry.PartitionKey).headers['ce-id'] as string;
   (client as { send: unknown }).send = async (command: unknown) => {
-    if (command instanceof PutRecordCommand) calls.push([idOf(command.input)]);
     if (!(command instanceof PutRecordsCommand)) return realSend(command);
     const entries = command.input.Records ?? [];
     const call = calls.push(entries.map(idOf));
@@ -87,7 +86,7 @@ afterAll(async () => {
   await Promise.allSettled(adapters.map((adapter) => adapter.disconnect()));
 });
 
-test('PutRecords with failed entries: only those are sent again, none lost, none duplicated', async () => {
+test('PutRecords with failed entries: core sends only those again, none lost, none duplicated', async () => {
   const stream = `partial-${run}`;
   const { client, calls } = flakyClient((id, call) => call === 1 && id.endsWith('-fail'));
   const adapter = createKinesisAdapter({ client, logger: silentLogger });
@@ -108,17 +107,33 @@ test('PutRecords with failed entries: only those are sent again, none lost, none
   client.destroy();
 });
 
-test('entries failing past putAttempts fail the send; the portable retry resends only what is missing', async () => {
+test('the driver returns one result per record: rejected entries fail alone, with the AWS error code', async () => {
+  const stream = `partial-driver-${run}`;
+  const { client, calls } = flakyClient((id) => id === 'r3' || id === 'r7');
+  const driver = new KinesisDriver(kinesisSchema.parse({ client }));
+  const records = Array.from({ length: 10 }, (_, n) => ({ headers: { 'ce-id': `r${n}` }, body: Buffer.from(`${n}`) }));
+  const results = await driver.send(stream, records, AbortSignal.timeout(30_000));
+  expect(calls).toHaveLength(1); // no retry inside the driver
+  expect(results.map((result) => result.ok)).toEqual(records.map((_, n) => n !== 3 && n !== 7));
+  for (const n of [3, 7]) {
+    const result = results[n] as { ok: false; error: Error };
+    expect(result.error).toMatchObject({ name: 'ProvisionedThroughputExceededException' });
+    expect(driver.classify(result.error)).toEqual({ code: 'RESOURCE_EXHAUSTED', retryable: true });
+  }
+  await driver.disconnect();
+  client.destroy();
+});
+
+test('an entry rejected again is retried by core within publishAttempts, sending only what is missing', async () => {
   const stream = `partial-exhausted-${run}`;
-  // putAttempts 2: the first send gives up after 2 calls; the portable layer's retry sends the one
-  // missing record again (a single record goes out as PutRecord) and nothing else.
   const { client, calls } = flakyClient((id, call) => call <= 2 && id === 'm7');
-  const adapter = createKinesisAdapter({ client, putAttempts: 2, publishAttempts: 3, logger: silentLogger });
+  const adapter = createKinesisAdapter({ client, publishAttempts: 3, logger: silentLogger });
   adapters.push(adapter);
   const messages = Array.from({ length: 20 }, (_, n) => ({ topic: stream, id: `m${n}`, data: { n } }));
   await adapter.publishBatch(messages);
 
   expect(calls.map((ids) => ids.length)).toEqual([20, 1, 1]);
+  expect(calls[1]).toEqual(['m7']);
   expect(calls[2]).toEqual(['m7']);
   const stored = await idsInStream(client, stream);
   expect([...stored].sort()).toEqual(messages.map((message) => message.id).sort());
@@ -128,13 +143,17 @@ test('entries failing past putAttempts fail the send; the portable retry resends
 test('entries that never succeed surface as a typed, retryable RESOURCE_EXHAUSTED error', async () => {
   const stream = `partial-failed-${run}`;
   const { client } = flakyClient((id) => id === 'doomed');
-  const adapter = createKinesisAdapter({ client, putAttempts: 2, publishAttempts: 1, logger: silentLogger });
+  const adapter = createKinesisAdapter({ client, publishAttempts: 2, logger: silentLogger });
   adapters.push(adapter);
   const attempt = adapter.publishBatch([
     { topic: stream, id: 'fine', data: 1 },
     { topic: stream, id: 'doomed', data: 2 },
   ]);
-  await expect(attempt).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED', retryable: true });
+  await expect(attempt).rejects.toMatchObject({
+    code: 'RESOURCE_EXHAUSTED',
+    retryable: true,
+    message: expect.stringContaining('ProvisionedThroughputExceededException'),
+  });
   expect(await idsInStream(client, stream)).toEqual(['fine']);
   client.destroy();
 });

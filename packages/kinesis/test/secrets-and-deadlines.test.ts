@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
+import { inspect } from 'node:util';
+import type { EventAdapter, Logger, SubscriptionHealth } from '@eventport/core';
+import { createKinesisAdapter } from '@eventport/kinesis';
+import { eventually } from '@eventport/testkit';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { useLocalBrokers } from './local-env';
+
+const env = useLocalBrokers();
+const SECRET = `fakeSecret/${randomUUID()}+K7MDENG`;
+const credentials = { accessKeyId: 'AKIAEVENTPORTFAKE', secretAccessKey: SECRET };
+
+/** Everything a caller could see: errors (all serialisations, cause chains), log lines, health answers. */
+const seen: unknown[] = [];
+const logger: Logger = {
+  debug: (message, fields) => void seen.push({ message, fields }),
+  info: (message, fields) => void seen.push({ message, fields }),
+  warn: (message, fields) => void seen.push({ message, fields }),
+  error: (message, fields) => void seen.push({ message, fields }),
+};
+const renderings = (value: unknown): string[] => {
+  const out = [inspect(value, { depth: Number.POSITIVE_INFINITY, showHidden: true }), safeJson(value)];
+  for (let error = value, depth = 0; error instanceof Error && depth < 10; depth++) {
+    out.push(String(error.message), String(error.stack), safeJson(error), Object.keys(error).join(','));
+    error = (error as { cause?: unknown }).cause;
+  }
+  return out;
+};
+const safeJson = (value: unknown) => {
+  try {
+    return JSON.stringify(value) ?? '';
+  } catch {
+    return '';
+  }
+};
+const secretOccurrences = () =>
+  seen.flatMap(renderings).reduce((count, text) => count + text.split(SECRET).length - 1, 0);
+const caught = async (attempt: Promise<unknown>) => {
+  try {
+    await attempt;
+    return undefined;
+  } catch (error) {
+    seen.push(error);
+    return error;
+  }
+};
+
+const sockets = new Set<Socket>();
+const silent = createServer((socket) => {
+  sockets.add(socket);
+  socket.on('close', () => sockets.delete(socket));
+});
+const adapters: EventAdapter[] = [];
+beforeAll(() => new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve)));
+afterAll(async () => {
+  await Promise.allSettled(adapters.map((adapter) => adapter.disconnect()));
+  for (const socket of sockets) socket.destroy();
+  await new Promise<void>((resolve) => silent.close(() => resolve()));
+});
+
+test('against a server that accepts TCP and never answers, connect, health and publish end within their deadlines', async () => {
+  const { port } = silent.address() as { port: number };
+  const open = () => {
+    const adapter = createKinesisAdapter({
+      ...credentials,
+      endpoint: `http://127.0.0.1:${port}`,
+      checkpointStore: 'memory',
+      logger,
+    });
+    adapters.push(adapter);
+    return adapter;
+  };
+  const timed = async (call: () => Promise<unknown>) => {
+    const started = Date.now();
+    const result = await call();
+    return { result, ms: Date.now() - started };
+  };
+  const connect = await timed(() => caught(open().connect()));
+  const health = await timed(() => open().health());
+  seen.push(health.result);
+  const publish = await timed(() => caught(open().publish({ topic: 'silent', data: { n: 1 } })));
+  const subscribe = await timed(() => caught(open().subscribe('silent', () => undefined, { group: 'g' })));
+  console.log(
+    `kinesis against a silent server (default deadlines): connect ${connect.ms} ms, health ${health.ms} ms, publish ${publish.ms} ms, subscribe ${subscribe.ms} ms`,
+  );
+  expect(connect.result).toMatchObject({ code: expect.stringMatching(/^(CONNECTION|TIMEOUT)$/), retryable: true });
+  expect(health.result).toMatchObject({ ok: false });
+  expect(publish.result).toMatchObject({ retryable: true });
+  expect(subscribe.result).toBeDefined();
+  // Core's defaults: connect 10 s, health 5 s, publish 30 s; the client's own 5 s request timeout ends connect
+  // (and so publish and subscribe, which connect first) before core's deadline; health is cut at its 5 s.
+  expect(connect.ms).toBeLessThan(7_000);
+  expect(health.ms).toBeLessThan(5_000 + 1_000);
+  expect(publish.ms).toBeLessThan(7_000);
+  expect(subscribe.ms).toBeLessThan(7_000);
+}, 120_000);
+
+test('against kinesis-local, errors from publish, admin and a failing subscription carry no credential', async () => {
+  const adapter = createKinesisAdapter({
+    ...credentials,
+    endpoint: env.AWS_ENDPOINT_URL,
+    checkpointStore: 'memory',
+    idlePollIntervalMs: 100,
+    logger,
+  });
+  adapters.push(adapter);
+  const strict = createKinesisAdapter({
+    ...credentials,
+    endpoint: env.AWS_ENDPOINT_URL,
+    autoCreateStreams: false,
+    logger,
+  });
+  adapters.push(strict);
+  const stream = `secrets-${randomUUID().slice(0, 8)}`;
+  expect(await caught(strict.publish({ topic: stream, data: 1 }))).toMatchObject({ code: 'NOT_FOUND' });
+  expect(await caught(adapter.deleteTopic(stream))).toMatchObject({ code: 'NOT_FOUND' });
+  await adapter.createTopic(stream);
+  expect(await caught(adapter.createTopic(stream))).toMatchObject({ code: 'ALREADY_EXISTS' });
+  // A subscription whose stream is deleted under it fails to receive: core reports and reconnects.
+  const errors: unknown[] = [];
+  const subscription = await adapter.subscribe(stream, () => undefined, {
+    group: 'g',
+    onError: (error) => void errors.push(error),
+  });
+  await strict.deleteTopic(stream);
+  await eventually(() => errors.length > 0, 30_000);
+  const states: SubscriptionHealth[] = [];
+  states.push(...(await adapter.health()).subscriptions);
+  await subscription.close();
+  seen.push(...errors, states);
+  console.log(
+    `kinesis secret scan: ${seen.length} errors, log lines and health answers, ${secretOccurrences()} occurrences of the secret key`,
+  );
+  expect(errors.length).toBeGreaterThan(0);
+  expect(secretOccurrences()).toBe(0);
+  await adapter.deleteTopic(stream).catch(() => undefined);
+}, 120_000);
