@@ -6,12 +6,8 @@ import { connect, type NatsConnection, type NodeConnectionOptions, nanos } from 
 import type { NatsConfig } from './index.js';
 import { apiCode, classifyNatsError, decodeRecord, encodeHeaders, isNoResponders, isNotFound } from './wire.js';
 
-export type NatsDriverOptions = Pick<
-  NatsConfig,
-  'streamPrefix' | 'ackWaitMs' | 'requestTimeoutMs' | 'stream' | 'consumer'
-> & {
-  connection: NodeConnectionOptions;
-};
+type Settings = Pick<NatsConfig, 'streamPrefix' | 'ackWaitMs' | 'requestTimeoutMs' | 'stream' | 'consumer'>;
+export type NatsDriverOptions = Settings & { connection: NodeConnectionOptions };
 
 export const NATS_CAPABILITIES: ep.Capabilities = {
   // Members of a group pull from one consumer: two can hold one key at once (see the README).
@@ -26,9 +22,6 @@ export const NATS_CAPABILITIES: ep.Capabilities = {
   maxPayloadBytes: 1024 * 1024 - 16 * 1024,
 };
 
-/** How long one pull request waits on the server; the client expects a heartbeat every half of it. */
-const PULL_EXPIRES_MS = 10_000;
-
 type NatsRecord = ep.IncomingRecord & { msg: JS.JsMsg };
 type Client = { nc: NatsConnection; js: JS.JetStreamClient; jsm: JS.JetStreamManager };
 
@@ -39,6 +32,9 @@ export class NatsDriver implements ep.Driver {
   readonly classify = classifyNatsError;
   private connecting: Promise<NatsConnection> | undefined;
   private client: Client | undefined;
+  private readonly streamName = (topic: string) => natsName(`${this.options.streamPrefix}${topic}`);
+  private readonly streamConfig = (topic: string, name = this.streamName(topic)) =>
+    ({ storage: StorageType.File, ...this.options.stream, name, subjects: [topic] }) as JS.StreamConfig;
 
   constructor(private readonly options: NatsDriverOptions) {}
 
@@ -104,7 +100,7 @@ export class NatsDriver implements ep.Driver {
 
   /** Idempotent: JetStream creates a stream only where none with that name exists. */
   async createTopic(topic: string): Promise<void> {
-    await this.connected().jsm.streams.add(this.streamConfig(topic, this.streamName(topic)));
+    await this.connected().jsm.streams.add(this.streamConfig(topic));
   }
 
   async deleteTopic(topic: string): Promise<void> {
@@ -131,14 +127,6 @@ export class NatsDriver implements ep.Driver {
   private connected(): Client {
     if (!this.client) throw new EventportError('CLOSED', 'the nats connection is not open');
     return this.client;
-  }
-
-  private streamName(topic: string): string {
-    return natsName(`${this.options.streamPrefix}${topic}`);
-  }
-
-  private streamConfig(topic: string, name: string): Partial<JS.StreamConfig> & { name: string } {
-    return { storage: StorageType.File, ...this.options.stream, name, subjects: [topic] };
   }
 
   /** The stream that captures `topic`'s subject, else a new one for it alone. */
@@ -182,18 +170,14 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
     for (const { msg } of acks) if (this.held.delete(msg)) msg.ack();
     // Core has waited out the redelivery delay already: the message is due now.
     for (const { msg } of nacks) if (this.held.delete(msg)) msg.nak();
-    await this.flush(signal);
+    // One round trip: the server has read every ack before it answers.
+    await Promise.race([this.nc.flush(), abortion(signal)]);
   }
 
   /** Resets the ack wait of records still being handled. */
   async extend(records: readonly NatsRecord[], signal: AbortSignal): Promise<void> {
     for (const { msg } of records) msg.working();
-    await this.flush(signal);
-  }
-
-  /** One round trip: the server has read every ack before it answers. */
-  private flush(signal: AbortSignal): Promise<void> {
-    return Promise.race([this.nc.flush(), abortion(signal)]);
+    await Promise.race([this.nc.flush(), abortion(signal)]);
   }
 
   async close(): Promise<void> {
@@ -206,7 +190,8 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
 
   /** The first statement runs before pull() returns: one pull is open from then on. */
   private async pull(max: number): Promise<void> {
-    this.pulling = this.consumer.fetch({ max_messages: max, expires: PULL_EXPIRES_MS });
+    // A pull waits up to 10 s on the server; the client wants a heartbeat every 5 s or fails it.
+    this.pulling = this.consumer.fetch({ max_messages: max, expires: 10_000 });
     let delivered = 0;
     try {
       for await (const msg of await this.pulling) {

@@ -24,7 +24,7 @@ const natsOptions = z.strictObject({
   ...{ tls: configFields.flag.optional(), caFile: file, certFile: file, keyFile: file },
   streamPrefix: z
     .string()
-    .regex(/^[\w-]*$/, 'letters, digits, "_" and "-" only')
+    .regex(/^[\w-]*$/)
     .default('EP_'),
   ackWaitMs: int.min(1_000).default(30_000),
   requestTimeoutMs: int.default(5_000),
@@ -58,10 +58,11 @@ function connectionOptions(config: NatsConfig, connectMs: number): NodeConnectio
   Object.assign(options, { user: config.user ?? (secret ? name : undefined), pass: config.password ?? secret });
   options.token = config.token ?? (secret ? undefined : name);
   if (config.credsFile) options.authenticator = credsAuthenticator(readFileSync(config.credsFile));
-  else if (config.nkeyFile) options.authenticator = nkeyAuthenticator(readFileSync(config.nkeyFile).subarray(0, 58));
-  if (config.tls || urls.some((url) => url.protocol === 'tls:') || files.some(([, file]) => file)) {
-    options.tls = Object.fromEntries(files.filter(([, file]) => file));
+  else if (config.nkeyFile) {
+    options.authenticator = nkeyAuthenticator(Buffer.from(readFileSync(config.nkeyFile, 'utf8').trim()));
   }
+  const tls = config.tls || urls.some((url) => url.protocol === 'tls:') || files.some(([, file]) => file);
+  if (tls) options.tls = Object.fromEntries(files.filter(([, file]) => file));
   return options;
 }
 

@@ -28,18 +28,13 @@ export function decodeRecord(msg: JsMsg): IncomingRecord {
   let key: string | undefined;
   for (const name of msg.headers?.keys() ?? []) {
     const value = msg.headers?.get(name) ?? '';
+    const bag = name === BAG_HEADER && tryOr(() => JSON.parse(value) as Record<string, string>, undefined);
     if (name === KEY_HEADER) key = tryOr(() => decodeURIComponent(value), value);
-    else if (name === BAG_HEADER)
-      Object.assign(
-        headers,
-        tryOr(() => JSON.parse(value), { [name]: value }),
-      );
-    else if (!/^nats-/i.test(name)) headers[name] = value;
+    else if (!/^nats-/i.test(name)) Object.assign(headers, bag || { [name]: value });
   }
   const { stream, streamSequence: sequence, deliveryCount, consumer } = msg.info;
   const meta = { stream, sequence, subject: msg.subject, consumer };
-  const body = Buffer.from(msg.data);
-  return { id: `${stream}:${sequence}`, headers, body, deliveryCount, meta, ...(key === undefined ? {} : { key }) };
+  return { id: `${stream}:${sequence}`, headers, body: Buffer.from(msg.data), key, deliveryCount, meta };
 }
 
 function tryOr<T>(parse: () => T, fallback: T): T {
@@ -54,11 +49,9 @@ const chainOf = (error: unknown, depth = 0): unknown[] =>
   error == null || depth > 8 ? [] : [error, ...chainOf((error as Error).cause, depth + 1)];
 
 const named = (error: unknown, pattern: RegExp) => chainOf(error).filter((each) => pattern.test((each as Error)?.name));
-const codes = (error: unknown, pattern: RegExp) =>
-  named(error, pattern).map((each) => (each as { code?: number }).code);
+const codes = (error: unknown, re: RegExp) => named(error, re).map((each) => (each as { code?: number }).code);
 /** The JetStream API's err_code (10059 stream not found...), where the server answered with one. */
-export const apiCode = (error: unknown) =>
-  codes(error, /^(JetStreamApiError|StreamNotFoundError|ConsumerNotFoundError)$/)[0];
+export const apiCode = (error: unknown) => codes(error, /^(JetStreamApi|StreamNotFound|ConsumerNotFound)Error$/)[0];
 export const isNotFound = (error: unknown) => [10014, 10059].includes(apiCode(error) ?? 0);
 export const isNoResponders = (error: unknown) => named(error, /^NoResponders$/).length > 0;
 
@@ -85,7 +78,7 @@ export function classifyNatsError(error: unknown): ErrorClassification {
   // A RequestError of its own is "connection disconnected": a flush or request cut off by a reconnect.
   const lost = status.includes(503) || text.includes('heartbeats missed');
   if (lost || has(/^(NoResponders|(Closed|Draining)?ConnectionError|RequestError)$/)) return as('CONNECTION', true);
-  if (has(/^(AuthorizationError|UserAuthenticationExpiredError|PermissionViolationError)$/))
+  if (has(/^(Authorization|UserAuthenticationExpired|PermissionViolation)Error$/))
     return as('PERMISSION_DENIED', false);
   const api = API_CODES.find(([, , known]) => known.includes(apiCode(error) ?? 0));
   if (api) return as(api[0], api[1]);
