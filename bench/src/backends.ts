@@ -36,6 +36,7 @@ export function applyLocalBrokerDefaults(env: NodeJS.ProcessEnv = process.env): 
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
+    NATS_URL: 'nats://127.0.0.1:4222',
   };
   for (const [name, value] of Object.entries(defaults)) {
     if (env[name] === undefined || env[name] === '') env[name] = value;
@@ -155,6 +156,18 @@ export const BACKENDS: Record<string, BackendSpec> = {
       }),
     publishNeedsGroup: true,
     defaultMessages: 2_000,
+  },
+  nats: {
+    name: 'nats',
+    address: () => hostPortText(env('NATS_URL').split(',')[0] ?? '', 4222),
+    probe: (ms) => {
+      const { host, port } = hostPort(env('NATS_URL').split(',')[0] ?? '', 4222);
+      return tcpProbe(host, port, ms);
+    },
+    raw: async () => (await import('./raw/nats.js')).RawNats.create(env('NATS_URL')),
+    // JetStream keeps what is published to a stream whether or not a consumer exists.
+    publishNeedsGroup: false,
+    defaultMessages: 5_000,
   },
 };
 

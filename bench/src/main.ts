@@ -29,7 +29,7 @@ const HELP = `Usage: node bench/dist/main.js [options]
 
   --backend NAME     backend to run (repeatable or comma list): ${ALL_BACKENDS.join(', ')} (alias: redis).
                      Default: memory plus every broker that answers a quick probe.
-  --messages N       messages per measured run (default: memory 100000, redis/rabbitmq/kafka 5000,
+  --messages N       messages per measured run (default: memory 100000, redis/rabbitmq/kafka/nats 5000,
                      pubsub 2000, kinesis 500 -- kinesis-local takes ~150-300 puts/s)
   --memory-messages N  messages per run on memory only (default: --messages, else 100000)
   --rounds N         measured runs per client and workload, SDK and raw alternating (default 3)

@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  type BenchTarget,
+  type Consumer,
+  decodePayload,
+  encodePayload,
+  handle,
+  type OnMessage,
+  type Payload,
+} from '../target.js';
+
+type Jetstream = typeof import('@nats-io/jetstream');
+type Transport = typeof import('@nats-io/transport-node');
+
+/** Same names as @eventport/nats: stream `EP_<topic, "." as "_">` over the subject `<topic>`, file storage. */
+const streamName = (topic: string) => `EP_${topic.replace(/\./g, '_')}`;
+
+/**
+ * @nats-io/jetstream doing what @eventport/nats does: js.publish with a Nats-Msg-Id and an awaited
+ * PubAck per message (a batch is all of them in flight at once), and a durable pull consumer with
+ * explicit acks read with consume({ max_messages: concurrency }) and at most `concurrency` unacked
+ * (max_ack_pending, as RabbitMQ's prefetch), one ack per message after its handler (not flushed: the
+ * adapter's extra round trip per settle batch is part of what the SDK costs).
+ */
+export class RawNats implements BenchTarget {
+  readonly kind = 'raw';
+  private readonly streams = new Set<string>();
+
+  private constructor(
+    private readonly lib: Jetstream,
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+  ) {}
+
+  static async create(url: string): Promise<RawNats> {
+    const lib = require('@nats-io/jetstream') as Jetstream;
+    const { connect } = require('@nats-io/transport-node') as Transport;
+    const nc = await connect({ servers: url.split(','), name: 'eventport-bench-raw' });
+    return new RawNats(lib, nc, lib.jetstream(nc), await lib.jetstreamManager(nc));
+  }
+
+  async prepare(topic: string): Promise<void> {
+    await this.stream(topic);
+  }
+
+  async publish(topic: string, payload: Payload): Promise<void> {
+    await this.stream(topic);
+    await this.js.publish(topic, encodePayload(payload), { msgID: randomUUID() });
+  }
+
+  async publishBatch(topic: string, payloads: readonly Payload[]): Promise<void> {
+    await this.stream(topic);
+    await Promise.all(
+      payloads.map((payload) => this.js.publish(topic, encodePayload(payload), { msgID: randomUUID() })),
+    );
+  }
+
+  async subscribe(topic: string, group: string, concurrency: number, onMessage: OnMessage): Promise<Consumer> {
+    const stream = await this.stream(topic);
+    const durable = group.replace(/\./g, '_');
+    await this.jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: this.lib.AckPolicy.Explicit,
+      deliver_policy: this.lib.DeliverPolicy.New,
+      filter_subject: topic,
+      max_deliver: -1,
+      max_ack_pending: concurrency,
+    });
+    const consumer = await this.js.consumers.get(stream, durable);
+    const messages = await consumer.consume({ max_messages: concurrency });
+    const loop = (async () => {
+      for await (const msg of messages) {
+        void handle(onMessage, decodePayload(msg.data)).then(
+          () => msg.ack(),
+          () => msg.nak(),
+        );
+      }
+    })();
+    return {
+      close: async () => {
+        await messages.close();
+        await loop.catch(() => undefined);
+      },
+    };
+  }
+
+  async cleanup(topic: string): Promise<void> {
+    this.streams.delete(topic);
+    await this.jsm.streams.delete(streamName(topic));
+  }
+
+  async close(): Promise<void> {
+    await this.nc.close();
+  }
+
+  private async stream(topic: string): Promise<string> {
+    const name = streamName(topic);
+    if (!this.streams.has(topic)) {
+      await this.jsm.streams.add({ name, subjects: [topic], storage: this.lib.StorageType.File });
+      this.streams.add(topic);
+    }
+    return name;
+  }
+}
