@@ -81,51 +81,40 @@ export class KinesisDriver implements Driver {
   async send(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<SendResult[]> {
     await this.streams.ensure(topic, signal);
     const results: SendResult[] = [];
-    let chunk: Array<{ Data: Buffer; PartitionKey: string; index: number }> = [];
-    let bytes = 0;
-    const flush = async () => {
-      const entries = chunk;
-      chunk = [];
-      bytes = 0;
-      if (entries.length === 0) return;
-      try {
-        const command = new PutRecordsCommand({
-          StreamName: topic,
-          Records: entries.map(({ index: _, ...entry }) => entry),
-        });
-        const { Records: answers = [] } = await this.client.send(command, { abortSignal: signal });
-        entries.forEach(({ index }, n) => {
-          const answer = answers[n];
-          results[index] =
-            answer?.SequenceNumber && !answer.ErrorCode
-              ? SENT
-              : { ok: false, error: entryError(answer?.ErrorCode ?? 'InternalFailure', answer?.ErrorMessage) };
-        });
-      } catch (error) {
-        // A stream deleted behind our back is created again by the retry (see classify).
-        if (isErrorNamed(error, 'ResourceNotFoundException')) this.streams.forget(topic);
-        for (const { index } of entries) results[index] = { ok: false, error };
-        throw error;
+    const chunks: Array<Array<{ index: number; Data: Buffer; PartitionKey: string }>> = [];
+    let bytes = Number.POSITIVE_INFINITY;
+    for (const [index, { key, headers, body }] of records.entries()) {
+      const Data = encodeEnvelope(key, headers, body);
+      // Keyless messages are spread over shards by their id, which also keeps a message's retries on one shard.
+      const PartitionKey = key ?? headers[RESERVED_HEADERS.id] ?? randomUUID();
+      const size = Data.length + Buffer.byteLength(PartitionKey);
+      if (size > MAX_RECORD_BYTES) {
+        const message = `the Kinesis record (envelope with headers, key and base64 body) is ${size} bytes; the limit is ${MAX_RECORD_BYTES}`;
+        results[index] = { ok: false, error: new EventportError('PAYLOAD_TOO_LARGE', message) };
+        continue;
       }
-    };
+      if (chunks.at(-1)?.length === MAX_BATCH_RECORDS || bytes + size > MAX_BATCH_BYTES) {
+        chunks.push([]);
+        bytes = 0;
+      }
+      chunks.at(-1)?.push({ index, Data, PartitionKey });
+      bytes += size;
+    }
     try {
-      for (const [index, record] of records.entries()) {
-        const Data = encodeEnvelope(record.key, record.headers, record.body);
-        // Keyless messages are spread over shards by their id, which also keeps a message's retries on one shard.
-        const PartitionKey = record.key ?? record.headers[RESERVED_HEADERS.id] ?? randomUUID();
-        const size = Data.length + Buffer.byteLength(PartitionKey);
-        if (size > MAX_RECORD_BYTES) {
-          const message = `the Kinesis record (envelope with headers, key and base64 body) is ${size} bytes; the limit is ${MAX_RECORD_BYTES}`;
-          results[index] = { ok: false, error: new EventportError('PAYLOAD_TOO_LARGE', message) };
-          continue;
-        }
-        if (chunk.length === MAX_BATCH_RECORDS || bytes + size > MAX_BATCH_BYTES) await flush();
-        chunk.push({ Data, PartitionKey, index });
-        bytes += size;
+      for (const chunk of chunks) {
+        const Records = chunk.map(({ Data, PartitionKey }) => ({ Data, PartitionKey }));
+        const command = new PutRecordsCommand({ StreamName: topic, Records });
+        const { Records: answers = [] } = await this.client.send(command, { abortSignal: signal });
+        chunk.forEach(({ index }, n) => {
+          const { SequenceNumber, ErrorCode, ErrorMessage } = answers[n] ?? {};
+          results[index] =
+            SequenceNumber && !ErrorCode ? SENT : { ok: false, error: rejected(ErrorCode, ErrorMessage) };
+        });
       }
-      await flush();
     } catch (error) {
-      // The call failed as a whole: what was not sent yet fails with the same error.
+      // A stream deleted behind our back is created again by the retry (see classify).
+      if (isErrorNamed(error, 'ResourceNotFoundException')) this.streams.forget(topic);
+      // The call failed as a whole: this chunk and the ones not sent yet fail with its error.
       for (const index of records.keys()) results[index] ??= { ok: false, error };
     }
     return results;
@@ -190,17 +179,18 @@ function clientConfig(settings: KinesisConfig): KinesisClientConfig {
   return config;
 }
 
-function entryError(code: string, message = ''): Error {
-  return Object.assign(new Error(`Kinesis rejected the record: ${code} ${message}`.trim()), { name: code, code });
+/** A PutRecords entry Kinesis rejected, named by its error code (ProvisionedThroughputExceededException...). */
+function rejected(code = 'InternalFailure', message = 'no result for this entry'): Error {
+  return Object.assign(new Error(`Kinesis rejected the record: ${code}: ${message}`), { name: code });
 }
 
 function openStore(option: CheckpointStoreOption | undefined): { store?: CheckpointStore; owned: boolean } {
   if (option === undefined || (typeof option === 'object' && 'tryLease' in option))
     return { store: option, owned: false };
-  const url = typeof option === 'string' && option !== 'memory' ? option : undefined;
-  const config = url
-    ? { type: url.startsWith('redis') ? 'redis' : 'postgres', url }
-    : (option as { type: string; url: string });
+  const config =
+    typeof option !== 'string'
+      ? (option as { type: string; url: string })
+      : { type: option === 'memory' ? 'memory' : option.startsWith('redis') ? 'redis' : 'postgres', url: option };
   if (config.type === 'memory') return { store: processStore, owned: false };
   const store = config.type === 'redis' ? new RedisCheckpointStore(config) : new PostgresCheckpointStore(config);
   return { store, owned: true };

@@ -182,20 +182,19 @@ export class ShardReceiver implements Receiver<KinesisRecord> {
   private toRecord(shardId: string, record: _Record): KinesisRecord {
     const sequenceNumber = record.SequenceNumber as string;
     const { key, headers, body } = decodeEnvelope(record.Data ?? new Uint8Array(), record.PartitionKey);
-    const meta = {
-      shardId,
-      sequenceNumber,
-      partitionKey: record.PartitionKey,
-      arrivalTimestamp: record.ApproximateArrivalTimestamp?.getTime(),
-    };
+    const { PartitionKey: partitionKey, ApproximateArrivalTimestamp: arrival } = record;
+    const meta = { shardId, sequenceNumber, partitionKey, arrivalTimestamp: arrival?.getTime() };
     return { id: sequenceNumber, shardId, sequenceNumber, headers, body, meta, ...(key === undefined ? {} : { key }) };
   }
 
-  /** A shard read to its end, or being handed over, leaves once everything handed out is settled. */
+  /**
+   * A shard being handed over, or read to its end, leaves once everything handed out is settled. A
+   * hand-over drops what was fetched and not handed out, so it never marks the shard finished.
+   */
   private leaveIfDone(shard: ShardState): void {
     if (shard.leaving || shard.log.unsettled > 0 || shard.buffer.length > 0) return;
-    if (shard.ended) shard.leaving = this.leave(shard, SHARD_END);
-    else if (shard.handoverUntil !== undefined) shard.leaving = this.leave(shard);
+    if (shard.handoverUntil !== undefined) shard.leaving = this.leave(shard);
+    else if (shard.ended) shard.leaving = this.leave(shard, SHARD_END);
   }
 
   private async leave(shard: ShardState, final?: string): Promise<void> {
