@@ -155,9 +155,11 @@ export class Projection {
   ) {}
 
   async start(group = 'account-view'): Promise<void> {
+    const { capabilities } = await this.channel.adapter();
     this.subscription = await this.channel.pull('events', (event) => this.model.apply(event.id, event.data), {
       group,
-      fromBeginning: true,
+      // A new view starts from the retained history where the broker keeps one.
+      fromBeginning: capabilities.replayFromStart,
     });
   }
 

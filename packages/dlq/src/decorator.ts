@@ -6,6 +6,8 @@ import {
   findDecorator,
   type InvalidDelivery,
   InvalidMessageError,
+  isEventportError,
+  jsonCodec,
   type MessageHandler,
   type PublishInput,
   pause,
@@ -17,7 +19,11 @@ import {
   TopicSchema,
 } from '@eventport/core';
 import type { IBackoff } from 'cockatiel';
-import { type FailureRecord, failureHeaders, publishableHeaders } from './headers.js';
+import { DLQ_HEADERS, type FailureRecord, failureHeaders, publishableHeaders } from './headers.js';
+
+/** How much of a body too large for the dead-letter topic its letter keeps. */
+const TRUNCATED_BODY_BYTES = 64 * 1024;
+
 import { type DeadLetterPolicy, REPLAY_GROUP, type ResolvedDeadLetterPolicy, resolvePolicy } from './options.js';
 
 /** Raised in place of the handler's error when a consume() caller nacks a message. */
@@ -145,7 +151,12 @@ export class DeadLetterAdapter extends ForwardingAdapter {
             // Anything delivered in this instant goes back to the broker untouched.
             throw new EventportError('UNSUPPORTED', 'the dead-letter group is only being prepared');
           },
-          { group: REPLAY_GROUP, fromBeginning: true, concurrency: 1, redeliveryDelayMs: () => 0 },
+          {
+            group: REPLAY_GROUP,
+            fromBeginning: this.inner.capabilities.replayFromStart,
+            concurrency: 1,
+            redeliveryDelayMs: () => 0,
+          },
         );
         await subscription.close();
       })();
@@ -257,7 +268,26 @@ export class DeadLetterAdapter extends ForwardingAdapter {
    */
   private async publishDeadLetter(originalTopic: string, letter: PublishInput<unknown>): Promise<void> {
     try {
-      await runOutsideMessageContext(() => this.inner.publish(letter));
+      try {
+        await runOutsideMessageContext(() => this.inner.publish(letter));
+      } catch (error) {
+        if (!isEventportError(error, 'PAYLOAD_TOO_LARGE')) throw error;
+        // A letter that cannot land would send the original round forever: it lands with its first bytes,
+        // as many as the dead-letter topic takes (each refusal cuts to a quarter).
+        for (let keep = TRUNCATED_BODY_BYTES; ; keep = Math.floor(keep / 4)) {
+          try {
+            await runOutsideMessageContext(() => this.inner.publish(this.truncated(letter, keep)));
+            break;
+          } catch (tooLarge) {
+            if (!isEventportError(tooLarge, 'PAYLOAD_TOO_LARGE') || keep < 1_024) throw tooLarge;
+          }
+        }
+        this.policy.logger.warn('dead letter too large for its topic; stored with its body truncated', {
+          topic: originalTopic,
+          deadLetterTopic: letter.topic,
+          id: letter.id,
+        });
+      }
     } catch (error) {
       // Loud: the original stays with the broker and comes back until this works.
       this.policy.logger.error('dead-letter publish failed; the message stays on its topic', {
@@ -268,6 +298,20 @@ export class DeadLetterAdapter extends ForwardingAdapter {
       });
       throw error;
     }
+  }
+
+  /** The letter with its body cut to its first `keep` bytes, as raw bytes, and headers that say so. */
+  private truncated(letter: PublishInput<unknown>, keep: number): PublishInput<unknown> {
+    const body = Buffer.isBuffer(letter.data) ? letter.data : jsonCodec.encode(letter.data).body;
+    return {
+      ...letter,
+      data: body.subarray(0, keep),
+      headers: {
+        ...letter.headers,
+        [DLQ_HEADERS.truncated]: 'true',
+        [DLQ_HEADERS.originalBytes]: String(body.length),
+      },
+    };
   }
 
   /** Undecodable or schema-rejected: the raw bytes go to the dead-letter topic, binary-safe. */

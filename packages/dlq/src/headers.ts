@@ -16,6 +16,9 @@ export const DLQ_HEADERS = {
   attempts: 'dlq-attempts',
   firstFailureAt: 'dlq-first-failure-at',
   lastFailureAt: 'dlq-last-failure-at',
+  /** Set when the body was too large for the dead-letter topic: the letter holds its first bytes only. */
+  truncated: 'dlq-truncated',
+  originalBytes: 'dlq-original-bytes',
   /** Added by replay() to the message it puts back on the original topic. */
   replayedAt: 'dlq-replayed-at',
 } as const;

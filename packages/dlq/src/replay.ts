@@ -29,6 +29,12 @@ export interface DeadLetter {
   group?: string;
   /** Present when the raw body was preserved: the content type it arrived with ("" when it had none). */
   originalContentType?: string;
+  /**
+   * Present when the message was too large for the dead-letter topic: `data` holds only its first
+   * bytes. replay() skips such letters (putting a cut body back would be wrong); fetch the original
+   * from its producer instead.
+   */
+  truncatedFrom?: number;
 }
 
 export interface ScanOptions {
@@ -102,7 +108,7 @@ export async function replay(adapter: EventAdapter, topic: string, options: Repl
   const progress: ReplayResult = { replayed: 0, skipped: 0 };
   await scan(adapter, topic, scanOptions, window, async (message) => {
     const letter = parseDeadLetter(message, topic);
-    if (options.filter && !options.filter(letter)) {
+    if (letter.truncatedFrom !== undefined || (options.filter && !options.filter(letter))) {
       // Left unsettled until the scan ends, so it is not seen twice in this run.
       progress.skipped++;
       options.onProgress?.({ ...progress });
@@ -153,6 +159,7 @@ export function parseDeadLetter(message: ReceivedMessage, originalTopic: string)
   const group = dlq[DLQ_HEADERS.group];
   if (group !== undefined) letter.group = group;
   if (originalContentType !== undefined) letter.originalContentType = originalContentType;
+  if (dlq[DLQ_HEADERS.truncated] === 'true') letter.truncatedFrom = Number(dlq[DLQ_HEADERS.originalBytes]);
   return letter;
 }
 
@@ -184,7 +191,9 @@ async function scan(
   visit: (message: ReceivedMessage) => Promise<boolean>,
 ): Promise<void> {
   let waitMs = startTimeoutMs;
-  const stream = adapter.consume(`${topic}${suffix}`, { group: REPLAY_GROUP, fromBeginning: true, prefetch });
+  // Where the broker cannot replay, the group prepared with the first dead letter holds every one.
+  const fromBeginning = adapter.capabilities.replayFromStart;
+  const stream = adapter.consume(`${topic}${suffix}`, { group: REPLAY_GROUP, fromBeginning, prefetch });
   const iterator = stream[Symbol.asyncIterator]();
   try {
     while (true) {

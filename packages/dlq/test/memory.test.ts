@@ -48,6 +48,35 @@ describe('withDeadLetters on memory', () => {
     await adapter.disconnect();
   });
 
+  it('a message too large for the dead-letter topic lands truncated, with headers that say so, instead of looping', async () => {
+    const broker = new MemoryBroker();
+    // The consuming side's broker accepts at most 100 kB, like Kafka's 1 MB limit against a 2 MB record another tool wrote.
+    const limited = createMemoryAdapter({ broker, logger: silentLogger, maxPayloadBytes: 100_000 });
+    const adapter = withDeadLetters(limited, { ...fast, maxAttempts: 2 });
+    const topic = uniqueTopic('too-large');
+    let runs = 0;
+    await adapter.subscribe(topic, () => {
+      runs++;
+      throw new Error('cannot process');
+    });
+    const huge = 'x'.repeat(300_000);
+    await memory(broker).publish({ topic, data: { huge } });
+    const [letter] = await listUntil(adapter, topic, 1);
+    expect(letter?.truncatedFrom).toBe(Buffer.byteLength(JSON.stringify({ huge })));
+    expect((letter?.data as Buffer).length).toBe(64 * 1024);
+    expect((letter?.data as Buffer).toString()).toBe(
+      JSON.stringify({ huge }).slice(0, (letter?.data as Buffer).length),
+    );
+    await sleep(200);
+    expect(runs).toBe(2);
+    // Replay leaves a cut letter where it is rather than publishing a broken body.
+    expect(await replay(adapter, topic, { startTimeoutMs: 500, idleMs: 200 })).toMatchObject({
+      replayed: 0,
+      skipped: 1,
+    });
+    await adapter.disconnect();
+  });
+
   it('dead-letters an undecodable payload with its raw bytes and keeps consuming', async () => {
     const broker = new MemoryBroker();
     const adapter = withDeadLetters(memory(broker), fast);
