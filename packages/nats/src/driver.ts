@@ -30,6 +30,7 @@ export class NatsDriver implements ep.Driver {
   readonly backend = 'nats';
   readonly capabilities = NATS_CAPABILITIES;
   readonly classify = classifyNatsError;
+  readonly native = (): Client => this.connected();
   private connecting: Promise<NatsConnection> | undefined;
   private client: Client | undefined;
   private readonly streamName = (topic: string) => natsName(`${this.options.streamPrefix}${topic}`);
@@ -70,9 +71,12 @@ export class NatsDriver implements ep.Driver {
       }),
     );
     // No stream captures the subject (yet, or any more): create one, and core's retry lands there.
-    if (results.some((result) => !result.ok && isNoResponders(result.error)))
-      await this.streamOf(topic).catch(() => {});
-    return results;
+    if (!results.some((result) => !result.ok && isNoResponders(result.error))) return results;
+    const failed = await this.streamOf(topic).then(
+      () => undefined,
+      (error: unknown) => ({ ok: false, error }) as const,
+    );
+    return failed ? results.map((result) => (result.ok ? result : failed)) : results;
   }
 
   async openReceiver(topic: string, options: ep.ReceiverOptions): Promise<ep.Receiver<NatsRecord>> {
@@ -118,10 +122,6 @@ export class NatsDriver implements ep.Driver {
 
   async ping(signal: AbortSignal): Promise<void> {
     await Promise.race([this.connected().jsm.getAccountInfo(), abortion(signal)]);
-  }
-
-  native(): Client {
-    return this.connected();
   }
 
   private connected(): Client {

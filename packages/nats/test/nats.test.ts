@@ -1,12 +1,16 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { inspect } from 'node:util';
 import { createAdapter, type EventAdapter, EventportError, type Logger, RESERVED_HEADERS } from '@eventport/core';
 import { classifyNatsError, createNatsAdapter, createNatsDriver } from '@eventport/nats';
 import { eventually, sleep, Tally } from '@eventport/testkit';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
-import { connect, errors } from '@nats-io/transport-node';
+import { connect, errors, nkeys } from '@nats-io/transport-node';
 import { PrivateNats } from './private-nats';
 
 jest.setTimeout(60_000);
@@ -141,6 +145,96 @@ describe('secrets', () => {
   });
 });
 
+describe('NKey authentication', () => {
+  const user = nkeys.createUser();
+  const server = new PrivateNats({ config: `authorization { users = [ { nkey: "${user.getPublicKey()}" } ] }` });
+  beforeAll(() => server.start());
+  afterAll(() => server.stop());
+
+  test('NATS_NKEY names a seed file; with it the adapter connects, without it the server refuses', async () => {
+    const seedFile = path.join(mkdtempSync(path.join(tmpdir(), 'eventport-nkey-')), 'user.nk');
+    writeFileSync(seedFile, `${new TextDecoder().decode(user.getSeed())}\n`);
+    const env = { ...process.env };
+    try {
+      Object.assign(process.env, { NATS_URL: server.url, NATS_NKEY: seedFile });
+      const adapter = await createAdapter('nats');
+      adapters.push(adapter);
+      expect((await adapter.health()).ok).toBe(true);
+    } finally {
+      process.env = env;
+    }
+    await expect(open({ url: server.url }).connect()).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+  });
+});
+
+describe('TLS', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'eventport-nats-tls-'));
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  const server = new PrivateNats({
+    args: ['--tls', '--tlscert', file('server.crt'), '--tlskey', file('server.key')],
+  });
+  beforeAll(async () => {
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=test-ca',
+      '-keyout',
+      file('ca.key'),
+      '-out',
+      file('ca.crt'),
+    );
+    openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-keyout',
+      file('server.key'),
+      '-out',
+      file('server.csr'),
+    );
+    // With an IP in the URL the 3.x client checks the certificate against "localhost".
+    writeFileSync(file('san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1');
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      file('server.csr'),
+      '-CA',
+      file('ca.crt'),
+      '-CAkey',
+      file('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      file('san.ext'),
+      '-out',
+      file('server.crt'),
+    );
+    await server.start();
+  });
+  afterAll(() => server.stop());
+
+  test('tls:// with NATS_CA trusting the server connects; without the CA the certificate is refused', async () => {
+    const trusted = open({ url: `tls://127.0.0.1:${server.port}`, caFile: file('ca.crt') });
+    const health = await trusted.health();
+    expect(health.error).toBeUndefined();
+    expect(health.ok).toBe(true);
+    const untrusted = open({ url: `tls://127.0.0.1:${server.port}`, deadlines: { connectMs: 3_000 } });
+    await expect(untrusted.connect()).rejects.toBeInstanceOf(EventportError);
+  });
+});
+
 describe('on the shared server', () => {
   let adapter: EventAdapter;
   beforeAll(async () => {
@@ -269,6 +363,18 @@ describe('on the shared server', () => {
       await jsm.streams.delete(`OWN_${run}`);
       await nc.close();
     }
+  });
+
+  test('topics or groups whose NATS names collide ("." and "_") fail with CONFLICT instead of mixing', async () => {
+    const dotted = `${topicFor('clash')}.a`;
+    const underscored = `${topicFor('clash')}_a`;
+    created.push(dotted, underscored);
+    await adapter.publish({ topic: dotted, data: 1 });
+    await expect(adapter.publish({ topic: underscored, data: 2 })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await (await adapter.subscribe(dotted, () => undefined, { group: 'team.a' })).close();
+    await expect(adapter.subscribe(dotted, () => undefined, { group: 'team_a' })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
   });
 
   test('wildcard topics are refused by core (TopicSchema), before anything reaches the broker', async () => {

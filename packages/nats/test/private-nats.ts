@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,8 @@ export class PrivateNats {
   private dir = '';
   port = 0;
 
-  constructor(private readonly auth?: { user: string; pass: string }) {}
+  /** `config`: a nats-server configuration file's text (e.g. NKey users); `args`: more flags (TLS...). */
+  constructor(private readonly auth?: { user: string; pass: string } | { config: string } | { args: string[] }) {}
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
@@ -28,7 +29,12 @@ export class PrivateNats {
     this.port ||= await freePort();
     const args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir];
     args.push('-P', path.join(this.dir, 'nats.pid'), '-l', path.join(this.dir, 'nats.log'));
-    if (this.auth) args.push('--user', this.auth.user, '--pass', this.auth.pass);
+    if (this.auth && 'user' in this.auth) args.push('--user', this.auth.user, '--pass', this.auth.pass);
+    if (this.auth && 'args' in this.auth) args.push(...this.auth.args);
+    if (this.auth && 'config' in this.auth) {
+      writeFileSync(path.join(this.dir, 'nats.conf'), this.auth.config);
+      args.push('-c', path.join(this.dir, 'nats.conf'));
+    }
     const binary = process.env.NATS_SERVER_BIN ?? 'nats-server';
     spawn(binary, args, { detached: true, stdio: 'ignore' })
       .on('error', () => undefined)
