@@ -6,8 +6,8 @@ const interrupted = new Promise<void>((resolve) => {
   interrupt = resolve;
 });
 // By convention a process stopped by a signal exits 128 + its number: 130 for SIGINT, 143 for SIGTERM.
-const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
-let stoppedBy: keyof typeof SIGNAL_EXIT | undefined;
+const SIGNAL_EXIT = { SIGINT: EXIT.interrupted, SIGTERM: EXIT.terminated } as const;
+let stoppedBy: keyof typeof SIGNAL_EXIT | 'EPIPE' | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     // The first signal drains and acks what was printed; a second one gives up at once.
@@ -16,7 +16,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     interrupt();
   });
 }
+// `eventport tail t | head -n 3`: once the reader is gone, stop as after Ctrl-C, and exit 0.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  stoppedBy ??= 'EPIPE';
+  interrupt();
+});
 
 buildProgram({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, interrupted })
   .run(process.argv.slice(2))
-  .then((code) => process.exit(code === EXIT.interrupted && stoppedBy ? SIGNAL_EXIT[stoppedBy] : code));
+  .then((code) => {
+    if (code !== EXIT.interrupted || stoppedBy === undefined) process.exit(code);
+    process.exit(stoppedBy === 'EPIPE' ? EXIT.ok : SIGNAL_EXIT[stoppedBy]);
+  });
