@@ -31,7 +31,7 @@ export interface ConsumerContext {
 }
 
 /** A subscription holds at most this many unsettled records per allowed concurrent handler. */
-export const UNSETTLED_PER_HANDLER = 4;
+export const UNSETTLED_PER_HANDLER = 2;
 /** Local delivery counts kept for brokers that keep none; the oldest are forgotten beyond this. */
 const MAX_COUNTED = 50_000;
 const RECONNECT_INITIAL_MS = 100;
@@ -66,7 +66,7 @@ interface SettleBatch {
 
 /**
  * The consume loop every backend shares, written once. It pulls at most as many records as there is
- * room for (`concurrency` handlers, `concurrency × 4` unsettled records), runs handlers with per-key
+ * room for (`concurrency` handlers, `concurrency × 2` unsettled records), runs handlers with per-key
  * serial order, acks only after a handler resolved, batches settles per event-loop turn, waits out
  * redelivery delays itself, keeps a key blocked across retries where the backend orders by key,
  * routes undecodable records without letting them hold a slot or a key, counts attempts where the
@@ -223,7 +223,7 @@ export class Consumer<T> implements Subscription {
       ownsKey: false,
     };
     if (this.stopping) {
-      void this.settle(held, 'nack');
+      this.giveBack(held);
       return;
     }
     const { key } = record;
@@ -264,7 +264,7 @@ export class Consumer<T> implements Subscription {
   private async handle(held: Held): Promise<{ decided: Promise<void> }> {
     if (this.stopping) {
       this.leave(held);
-      return { decided: this.settle(held, 'nack') };
+      return { decided: this.giveBack(held) };
     }
     const { record } = held;
     let decided: Promise<void> | undefined;
@@ -348,7 +348,7 @@ export class Consumer<T> implements Subscription {
       return;
     }
     this.releaseKey(held);
-    await this.settle(held, 'nack');
+    await this.giveBack(held);
   }
 
   /** A record that can never be handled: to onInvalid (acked when it resolves), else backed off without holding its key. */
@@ -406,7 +406,20 @@ export class Consumer<T> implements Subscription {
       return;
     }
     await pause(delayMs, this.stopController.signal);
-    await this.settle(held, 'nack');
+    await this.giveBack(held);
+  }
+
+  /**
+   * Nacks the record, except while closing: then it is left to the receiver's close(), which returns
+   * it to the broker. A nack now could have the broker push it straight back to the closing member.
+   */
+  private giveBack(held: Held): Promise<void> {
+    if (!this.stopping) return this.settle(held, 'nack');
+    if (!held.settled) {
+      held.settled = true;
+      this.forget(held.member, 1);
+    }
+    return Promise.resolve();
   }
 
   /** The record is done with its slot and its key. */
@@ -527,7 +540,7 @@ export class Consumer<T> implements Subscription {
       await this.loop;
       // Records that never reached a handler go back at once; those waiting out a delay were woken by the abort.
       for (const queue of this.keyQueues.values()) {
-        for (const held of queue.splice(0)) void this.settle(held, 'nack');
+        for (const held of queue.splice(0)) void this.giveBack(held);
       }
       const drained = await settlesWithin([...this.running], this.options.drainTimeoutMs);
       if (!drained) {
