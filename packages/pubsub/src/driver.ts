@@ -1,31 +1,17 @@
 import {
+  abortion,
   type Capabilities,
-  type CreateTopicOptions,
   type Driver,
-  type DriverSubscribeOptions,
-  type DriverSubscription,
   EventportError,
   type OutgoingRecord,
-  type RecordSink,
-  toEventportError,
+  type ReceiverOptions,
+  SENT,
+  type SendResult,
 } from '@eventport/core';
-import {
-  type ClientConfig,
-  type CreateSubscriptionOptions,
-  Duration,
-  PubSub,
-  type Subscription,
-  type Topic,
-} from '@google-cloud/pubsub';
-import { PubSubConsumer } from './consumer.js';
-import { classifyPubSubError, GrpcStatus, grpcStatusOf } from './errors.js';
-import {
-  assertResourceId,
-  PUBSUB_MAX_BODY_BYTES,
-  type PubSubOptions,
-  type ResolvedPubSubOptions,
-  resolvePubSubOptions,
-} from './options.js';
+import { type CreateSubscriptionOptions, Duration, PubSub, type Topic } from '@google-cloud/pubsub';
+import { classifyPubSubError, GrpcStatus, grpcStatusOf, sanitizePubSubError } from './errors.js';
+import { assertResourceId, PUBSUB_MAX_BODY_BYTES, type PubSubConfig } from './options.js';
+import { PubSubReceiver } from './receiver.js';
 
 export const PUBSUB_CAPABILITIES: Capabilities = {
   orderingKeys: true,
@@ -35,153 +21,132 @@ export const PUBSUB_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: true,
-  // Pub/Sub reports delivery attempts only on subscriptions with a dead-letter policy.
+  // Pub/Sub counts deliveries only on subscriptions with a dead-letter policy (true with the deadLetter option).
   deliveryCount: false,
   maxPayloadBytes: PUBSUB_MAX_BODY_BYTES,
 };
 
-/** See ConsumerSettings.minStreamLifetimeMs: 300 ms was enough in tests on a busy 2-core machine. */
+/** See PubSubReceiver: 300 ms was enough in tests on a busy 2-core machine. */
 const EMULATOR_MIN_STREAM_LIFETIME_MS = 1_000;
+/** Label of the subscriptions the driver creates: deleteTopic removes those and nothing else. */
+const LABELS = { 'created-by': 'eventport' };
 
-/** Label put on subscriptions the adapter creates, so deleteTopic removes those and nothing else. */
-const CREATED_BY_LABEL = { 'created-by': 'eventport' } as const;
+/** A client call that takes no AbortSignal, given up when `signal` aborts (its gRPC deadline ends it later). */
+function untilAborted<T>(signal: AbortSignal, call: Promise<T>): Promise<T> {
+  return Promise.race([call, abortion(signal)]);
+}
 
 export class PubSubDriver implements Driver {
   readonly backend = 'pubsub';
-  readonly capabilities = PUBSUB_CAPABILITIES;
-  private readonly settings: ResolvedPubSubOptions;
+  readonly capabilities: Capabilities;
   private client: PubSub | undefined;
   private readonly publishers = new Map<string, Topic>();
-  /** Topics known to exist, so a publish or subscribe does not ask again. */
-  private readonly existingTopics = new Set<string>();
-  private readonly ensuredSubscriptions = new Map<string, Promise<void>>();
+  /** gRPC deadline of every call; admin and ack calls keep the client's retries of transient errors within it. */
+  private readonly gaxOpts: { timeout: number };
+  /** Ping and publish without the client's retries (a refused connection fails now): core retries sends itself. */
+  private readonly once: { timeout: number; retry: null };
 
-  constructor(options: PubSubOptions) {
-    this.settings = resolvePubSubOptions(options);
+  constructor(private readonly config: PubSubConfig) {
+    this.capabilities = { ...PUBSUB_CAPABILITIES, deliveryCount: config.deadLetter !== undefined };
+    this.gaxOpts = { timeout: config.requestTimeoutMs };
+    this.once = { timeout: config.requestTimeoutMs, retry: null };
   }
 
-  async connect(): Promise<void> {
-    const config: ClientConfig = { projectId: this.settings.projectId };
-    if (this.settings.keyFilename !== undefined) config.keyFilename = this.settings.keyFilename;
-    if (this.settings.emulatorHost !== undefined) {
-      config.apiEndpoint = this.settings.emulatorHost;
-      config.emulatorMode = true;
-    }
-    this.client = new PubSub(config);
-    try {
-      await this.ping();
-    } catch (error) {
-      await this.closeClient();
-      throw error;
-    }
+  async connect(signal: AbortSignal): Promise<void> {
+    const { projectId, keyFilename, authClient, emulatorHost, clientConfig } = this.config;
+    // Emulator mode (no TLS, no credentials) only when configured, never guessed from the endpoint.
+    const emulator = { apiEndpoint: emulatorHost, emulatorMode: !!emulatorHost };
+    this.client = new PubSub({ projectId, keyFilename, authClient, ...emulator, ...clientConfig });
+    await this.ping(signal);
   }
 
   async disconnect(): Promise<void> {
-    await Promise.allSettled([...this.publishers.values()].map((topic) => topic.flush()));
+    const client = this.client;
+    this.client = undefined;
     this.publishers.clear();
-    await this.closeClient();
+    await client?.close();
   }
 
-  async ping(): Promise<void> {
-    await this.pubsub().getTopics({
-      pageSize: 1,
-      autoPaginate: false,
-      gaxOpts: { timeout: this.settings.requestTimeoutMs },
-    });
+  async ping(signal: AbortSignal): Promise<void> {
+    await untilAborted(signal, this.pubsub().getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: this.once }));
   }
 
-  /**
-   * Hands every record to the client's publisher, which batches them. A failed ordered publish can pause
-   * its ordering key in the client; the key is resumed here so a retry (by the portable layer) can go.
-   */
-  async send(topic: string, records: readonly OutgoingRecord[]): Promise<void> {
+  /** Publishes each record (the client batches them); a missing topic is created and its records published once more. */
+  async send(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<SendResult[]> {
     assertResourceId('topic', topic);
-    let failed = await this.publishEach(topic, records);
-    if (failed.length > 0 && this.settings.autoCreateTopics && failed.some(isNotFound)) {
-      this.existingTopics.delete(topic);
-      await this.ensureTopic(topic);
-      failed = await this.publishEach(
+    const results = await untilAborted(signal, this.publishEach(topic, records));
+    const missing = results.flatMap((result, n) =>
+      !result.ok && grpcStatusOf(result.error) === GrpcStatus.NOT_FOUND ? [n] : [],
+    );
+    if (missing.length === 0 || !this.config.autoCreateTopics) return results;
+    await untilAborted(signal, this.ensureTopic(topic));
+    const again = await untilAborted(
+      signal,
+      this.publishEach(
         topic,
-        failed.map(({ record }) => record),
+        missing.map((n) => records[n] as OutgoingRecord),
+      ),
+    );
+    missing.forEach((n, i) => {
+      results[n] = again[i] as SendResult;
+    });
+    return results;
+  }
+
+  async openReceiver(topic: string, options: ReceiverOptions, signal: AbortSignal): Promise<PubSubReceiver> {
+    assertResourceId('topic', topic);
+    if (options.fromBeginning) {
+      throw new EventportError(
+        'UNSUPPORTED',
+        'pubsub cannot replay a topic from its start (capabilities.replayFromStart is false): a subscription holds what is published after it exists',
       );
     }
-    const [first] = failed;
-    if (first) throw first.error;
-  }
-
-  async subscribe(topic: string, options: DriverSubscribeOptions, sink: RecordSink): Promise<DriverSubscription> {
-    assertResourceId('topic', topic);
-    const name = this.settings.subscriptionName(topic, options.group);
+    const name = this.config.subscriptionName(topic, options.group);
     assertResourceId('subscription', name);
-    const recreate = () => this.ensureSubscription(topic, options.group, name, true);
-    await this.ensureSubscription(topic, options.group, name, false);
-    const consumer = new PubSubConsumer(this.openSubscription(name, options.maxInFlight), sink, {
-      brokerBackoff: this.settings.retryPolicy !== undefined,
-      onError: options.onError,
-      recreate,
-      minStreamLifetimeMs: this.pubsub().isEmulator ? EMULATOR_MIN_STREAM_LIFETIME_MS : 0,
+    await untilAborted(signal, this.createSubscription(topic, options.group, name));
+    const { ackDeadlineSeconds, maxLeaseMinutes, ackBatchMilliseconds, streams, requestTimeoutMs } = this.config;
+    const subscription = this.pubsub().subscription(name, {
+      // The window is released by settle only, so core's maxUnsettled bounds what the broker hands out.
+      flowControl: { maxMessages: options.maxUnsettled, allowExcessMessages: false },
+      maxAckDeadline: Duration.from({ seconds: ackDeadlineSeconds }),
+      maxExtensionTime: Duration.from({ minutes: maxLeaseMinutes }),
+      batching: { maxMilliseconds: ackBatchMilliseconds, callOptions: this.gaxOpts },
+      streamingOptions: { maxStreams: streams, timeout: requestTimeoutMs },
+      closeOptions: { behavior: 'NACK', timeout: Duration.from({ milliseconds: requestTimeoutMs }) },
     });
-    consumer.start();
-    return consumer;
+    return new PubSubReceiver(subscription, this.pubsub().isEmulator ? EMULATOR_MIN_STREAM_LIFETIME_MS : 0);
   }
 
-  async createTopic(topic: string, _options: CreateTopicOptions): Promise<void> {
+  async createTopic(topic: string, _options: unknown, signal: AbortSignal): Promise<void> {
     assertResourceId('topic', topic);
-    try {
-      await this.pubsub().createTopic(topic, { timeout: this.settings.requestTimeoutMs });
-    } catch (error) {
-      if (grpcStatusOf(error) === GrpcStatus.ALREADY_EXISTS) {
-        throw new EventportError('ALREADY_EXISTS', `topic "${topic}" already exists`, { cause: error });
-      }
-      throw error;
-    }
-    this.existingTopics.add(topic);
+    await untilAborted(signal, this.pubsub().createTopic(topic, this.gaxOpts));
   }
 
-  /** Deletes the subscriptions this adapter created on the topic (label created-by=eventport), then the topic. */
-  async deleteTopic(topic: string): Promise<void> {
+  /** Deletes the subscriptions this driver created on the topic (label created-by=eventport), then the topic. */
+  async deleteTopic(topic: string, signal: AbortSignal): Promise<void> {
     assertResourceId('topic', topic);
+    this.publishers.delete(topic);
     const handle = this.pubsub().topic(topic);
-    const gaxOpts = { timeout: this.settings.requestTimeoutMs };
-    let subscriptions: Subscription[];
-    try {
-      [subscriptions] = await handle.getSubscriptions({ gaxOpts });
-    } catch (error) {
-      if (grpcStatusOf(error) === GrpcStatus.NOT_FOUND) {
-        throw new EventportError('NOT_FOUND', `topic "${topic}" does not exist`, { cause: error });
-      }
-      throw error;
+    const [subscriptions] = await untilAborted(signal, handle.getSubscriptions({ gaxOpts: this.gaxOpts }));
+    for (const subscription of subscriptions) {
+      const [metadata] = await untilAborted(signal, subscription.getMetadata(this.gaxOpts));
+      if (metadata.labels?.['created-by'] !== LABELS['created-by']) continue;
+      await untilAborted(signal, subscription.delete(this.gaxOpts)).catch(ignore(GrpcStatus.NOT_FOUND));
     }
-    await Promise.all(
-      subscriptions.map(async (subscription) => {
-        const [metadata] = await subscription.getMetadata({ timeout: this.settings.requestTimeoutMs });
-        if (metadata.labels?.['created-by'] !== CREATED_BY_LABEL['created-by']) return;
-        await subscription.delete({ timeout: this.settings.requestTimeoutMs }).catch((error: unknown) => {
-          if (grpcStatusOf(error) !== GrpcStatus.NOT_FOUND) throw error;
-        });
-        this.ensuredSubscriptions.delete(shortName(subscription.name));
-      }),
-    );
-    try {
-      await handle.delete({ timeout: this.settings.requestTimeoutMs });
-    } catch (error) {
-      if (grpcStatusOf(error) === GrpcStatus.NOT_FOUND) {
-        throw new EventportError('NOT_FOUND', `topic "${topic}" does not exist`, { cause: error });
-      }
-      throw error;
-    } finally {
-      this.existingTopics.delete(topic);
-      this.publishers.delete(topic);
-    }
+    await untilAborted(signal, handle.delete(this.gaxOpts));
   }
 
-  async listTopics(): Promise<string[]> {
-    const [topics] = await this.pubsub().getTopics({ gaxOpts: { timeout: this.settings.requestTimeoutMs } });
-    return topics.map((topic) => shortName(topic.name)).sort();
+  async listTopics(signal: AbortSignal): Promise<string[]> {
+    const [topics] = await untilAborted(signal, this.pubsub().getTopics({ gaxOpts: this.gaxOpts }));
+    return topics.map((topic) => topic.name.slice(topic.name.lastIndexOf('/') + 1)).sort();
   }
 
-  classifyError(error: unknown) {
-    return classifyPubSubError(error);
+  classify(error: unknown) {
+    return classifyPubSubError(error) ?? { code: 'INTERNAL' as const, retryable: false };
+  }
+
+  sanitize(error: unknown): unknown {
+    return sanitizePubSubError(error);
   }
 
   native(): PubSub {
@@ -193,153 +158,86 @@ export class PubSubDriver implements Driver {
     return this.client;
   }
 
-  private async closeClient(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    await client?.close();
-  }
-
-  private publisher(topic: string): Topic {
-    let handle = this.publishers.get(topic);
-    if (!handle) {
-      handle = this.pubsub().topic(topic, {
+  /**
+   * One result per record. A failed ordered publish pauses its key in the client (later publishes with
+   * it fail at once); the key is resumed so that core's retry of the record can go.
+   */
+  private async publishEach(topic: string, records: readonly OutgoingRecord[]): Promise<SendResult[]> {
+    let publisher = this.publishers.get(topic);
+    if (!publisher) {
+      const { batching } = this.config;
+      publisher = this.pubsub().topic(topic, {
         messageOrdering: true,
-        ...(this.settings.batching ? { batching: this.settings.batching } : {}),
+        gaxOpts: this.once,
+        ...(batching && { batching }),
       });
-      this.publishers.set(topic, handle);
+      this.publishers.set(topic, publisher);
     }
-    return handle;
-  }
-
-  /** Publishes every record; returns the ones that failed, in their original order. */
-  private async publishEach(
-    topic: string,
-    records: readonly OutgoingRecord[],
-  ): Promise<Array<{ record: OutgoingRecord; error: unknown }>> {
-    const handle = this.publisher(topic);
+    const handle = publisher;
     const outcomes = await Promise.allSettled(
-      records.map((record) =>
-        handle.publishMessage({
-          data: record.body,
-          attributes: record.headers,
-          ...(record.key !== undefined ? { orderingKey: record.key } : {}),
-        }),
+      records.map(({ body, headers, key }) =>
+        handle.publishMessage({ data: body, attributes: headers, ...(key !== undefined && { orderingKey: key }) }),
       ),
     );
-    const failed: Array<{ record: OutgoingRecord; error: unknown }> = [];
-    outcomes.forEach((outcome, index) => {
-      const record = records[index] as OutgoingRecord;
-      if (outcome.status === 'rejected') failed.push({ record, error: outcome.reason });
-    });
-    for (const key of new Set(failed.map(({ record }) => record.key))) {
+    return outcomes.map((outcome, n) => {
+      if (outcome.status === 'fulfilled') return SENT;
+      const key = records[n]?.key;
       if (key !== undefined) handle.resumePublishing(key);
-    }
-    return failed;
+      return { ok: false, error: outcome.reason };
+    });
   }
 
   private async ensureTopic(topic: string): Promise<void> {
-    if (this.existingTopics.has(topic)) return;
-    try {
-      await this.pubsub().createTopic(topic, { timeout: this.settings.requestTimeoutMs });
-    } catch (error) {
-      if (grpcStatusOf(error) !== GrpcStatus.ALREADY_EXISTS) throw error;
-    }
-    this.existingTopics.add(topic);
+    await this.pubsub().createTopic(topic, this.gaxOpts).catch(ignore(GrpcStatus.ALREADY_EXISTS));
   }
 
   /**
-   * Creates the group's subscription unless it exists (an existing one is used as it is: Pub/Sub cannot
-   * change ordering or dead-lettering afterwards). Concurrent subscribers of one group share the call.
+   * Creates the group's subscription unless it exists (an existing one is used as it is: Pub/Sub
+   * cannot change ordering or dead-lettering later), with the dead-letter topic and a subscription
+   * on it for the same group (Pub/Sub would otherwise drop what it dead-letters).
    */
-  private ensureSubscription(topic: string, group: string, name: string, force: boolean): Promise<void> {
-    const known = this.ensuredSubscriptions.get(name);
-    if (known && !force) return known;
-    const ensured = this.createSubscriptionIfMissing(topic, group, name);
-    this.ensuredSubscriptions.set(name, ensured);
-    ensured.catch(() => {
-      if (this.ensuredSubscriptions.get(name) === ensured) this.ensuredSubscriptions.delete(name);
-    });
-    return ensured;
-  }
-
-  private async createSubscriptionIfMissing(topic: string, group: string, name: string): Promise<void> {
-    const metadata: CreateSubscriptionOptions = {
-      ackDeadlineSeconds: this.settings.ackDeadlineSeconds,
-      enableMessageOrdering: this.settings.messageOrdering,
-      labels: { ...CREATED_BY_LABEL },
-      gaxOpts: { timeout: this.settings.requestTimeoutMs },
-    };
-    const { deadLetter, retryPolicy } = this.settings;
+  private async createSubscription(topic: string, group: string, name: string): Promise<void> {
+    const { ackDeadlineSeconds, deadLetter, retryPolicy } = this.config;
+    const metadata: CreateSubscriptionOptions = { ackDeadlineSeconds, labels: LABELS, gaxOpts: this.gaxOpts };
     if (deadLetter) {
-      const deadLetterTopic = deadLetter.topic(topic);
-      assertResourceId('topic', deadLetterTopic);
-      await this.ensureTopic(deadLetterTopic);
-      // Without a subscription on it, Pub/Sub would drop what it dead-letters; the same group reads it.
-      await this.createSubscriptionOn(deadLetterTopic, this.settings.subscriptionName(deadLetterTopic, group), {
-        ackDeadlineSeconds: this.settings.ackDeadlineSeconds,
-        labels: { ...CREATED_BY_LABEL },
-        gaxOpts: { timeout: this.settings.requestTimeoutMs },
-      });
-      metadata.deadLetterPolicy = {
-        deadLetterTopic: this.pubsub().topic(deadLetterTopic).name,
-        maxDeliveryAttempts: deadLetter.maxDeliveryAttempts,
-      };
+      const dlq = deadLetter.topic(topic);
+      assertResourceId('topic', dlq);
+      await this.ensureTopic(dlq);
+      await this.createSubscriptionOn(dlq, this.config.subscriptionName(dlq, group), metadata);
+      const { maxDeliveryAttempts } = deadLetter;
+      metadata.deadLetterPolicy = { deadLetterTopic: this.pubsub().topic(dlq).name, maxDeliveryAttempts };
     }
     if (retryPolicy) {
-      metadata.retryPolicy = {
-        minimumBackoff: toProtoDuration(retryPolicy.minimumBackoffMs),
-        maximumBackoff: toProtoDuration(retryPolicy.maximumBackoffMs),
-      };
+      const { minimumBackoffMs: min, maximumBackoffMs: max } = retryPolicy;
+      metadata.retryPolicy = { minimumBackoff: protoDuration(min), maximumBackoff: protoDuration(max) };
     }
+    metadata.enableMessageOrdering = this.config.messageOrdering;
     await this.createSubscriptionOn(topic, name, metadata);
   }
 
   private async createSubscriptionOn(topic: string, name: string, metadata: CreateSubscriptionOptions): Promise<void> {
-    if (!this.existingTopics.has(topic) && this.settings.autoCreateTopics) await this.ensureTopic(topic);
     try {
       await this.pubsub().createSubscription(topic, name, metadata);
     } catch (error) {
       const status = grpcStatusOf(error);
       if (status === GrpcStatus.ALREADY_EXISTS) return;
-      if (status === GrpcStatus.NOT_FOUND && this.settings.autoCreateTopics) {
-        // The topic was deleted since this adapter last saw it.
-        this.existingTopics.delete(topic);
-        await this.ensureTopic(topic);
-        await this.createSubscriptionOn(topic, name, metadata);
-        return;
+      if (status !== GrpcStatus.NOT_FOUND) throw error;
+      if (!this.config.autoCreateTopics) {
+        const message = `topic "${topic}" does not exist (autoCreateTopics is off); create it first`;
+        throw new EventportError('NOT_FOUND', message, { cause: error });
       }
-      if (status === GrpcStatus.NOT_FOUND) {
-        throw toEventportError(
-          error,
-          'NOT_FOUND',
-          `topic "${topic}" does not exist (autoCreateTopics is off); create it first`,
-        );
-      }
-      throw error;
+      await this.ensureTopic(topic);
+      await this.pubsub().createSubscription(topic, name, metadata).catch(ignore(GrpcStatus.ALREADY_EXISTS));
     }
   }
-
-  private openSubscription(name: string, maxInFlight: number): Subscription {
-    return this.pubsub().subscription(name, {
-      flowControl: { maxMessages: maxInFlight, allowExcessMessages: false },
-      maxAckDeadline: Duration.from({ seconds: this.settings.ackDeadlineSeconds }),
-      maxExtensionTime: Duration.from({ minutes: this.settings.maxLeaseMinutes }),
-      batching: { maxMilliseconds: this.settings.ackBatchMilliseconds },
-      streamingOptions: { maxStreams: this.settings.streams },
-      // Whatever is still leased when close() runs (held after stop, or past the drain timeout) is nacked.
-      closeOptions: { behavior: 'NACK' },
-    });
-  }
 }
 
-function isNotFound({ error }: { error: unknown }): boolean {
-  return grpcStatusOf(error) === GrpcStatus.NOT_FOUND;
+function ignore(status: number): (error: unknown) => void {
+  return (error) => {
+    if (grpcStatusOf(error) !== status) throw error;
+  };
 }
 
-function shortName(resourceName: string): string {
-  return resourceName.slice(resourceName.lastIndexOf('/') + 1);
-}
-
-function toProtoDuration(milliseconds: number): { seconds: number; nanos: number } {
+function protoDuration(milliseconds: number): { seconds: number; nanos: number } {
   return { seconds: Math.floor(milliseconds / 1000), nanos: (milliseconds % 1000) * 1_000_000 };
 }

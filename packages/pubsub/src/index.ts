@@ -1,6 +1,6 @@
 import { type AdapterOptions, type BackendDefinition, createPortableAdapter, type EventAdapter } from '@eventport/core';
 import { PubSubDriver } from './driver.js';
-import type { PubSubOptions } from './options.js';
+import { PUBSUB_ENV, type PubSubOptions, pubsubSchema, resolvePubSubOptions } from './options.js';
 
 export { PUBSUB_CAPABILITIES, PubSubDriver } from './driver.js';
 export { classifyPubSubError } from './errors.js';
@@ -8,16 +8,34 @@ export {
   defaultSubscriptionName,
   PUBSUB_MAX_BODY_BYTES,
   type PubSubBatchingOptions,
+  type PubSubConfig,
   type PubSubDeadLetterOptions,
   type PubSubOptions,
   type PubSubRetryPolicy,
+  pubsubSchema,
+  resolvePubSubOptions,
 } from './options.js';
+export { PubSubReceiver, type PubSubRecord } from './receiver.js';
 
-/** Options are validated here, before any connection opens; `adapter.native()` is the PubSub client. */
-export function createPubSubAdapter(options: PubSubOptions & AdapterOptions): EventAdapter {
-  return createPortableAdapter(new PubSubDriver(options), options);
-}
+const PORTABLE_KEYS = ['logger', 'codec', 'maxPayloadBytes', 'publishAttempts', 'deadlines'] as const;
 
-export const backend: BackendDefinition<PubSubOptions> = {
-  create: (config, options) => createPubSubAdapter({ ...config, ...options }),
+/** `EVENT_TYPE=pubsub`: GCP_PROJECT_ID, GCP_CREDENTIALS_PATH and PUBSUB_EMULATOR_HOST feed one strict schema. */
+export const backend: BackendDefinition<typeof pubsubSchema> = {
+  name: 'pubsub',
+  env: PUBSUB_ENV,
+  schema: pubsubSchema,
+  create: (config, options) => createPortableAdapter(new PubSubDriver(config), options),
 };
+
+/**
+ * Options are validated here (env vars fill in what they leave out), before any connection opens;
+ * `adapter.native()` is the PubSub client.
+ */
+export function createPubSubAdapter(options: Partial<PubSubOptions> & AdapterOptions): EventAdapter {
+  const portable: Record<string, unknown> = {};
+  const driver: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    ((PORTABLE_KEYS as readonly string[]).includes(key) ? portable : driver)[key] = value;
+  }
+  return createPortableAdapter(new PubSubDriver(resolvePubSubOptions(driver)), portable as AdapterOptions);
+}

@@ -1,15 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { EventAdapter, ReceivedMessage } from '@eventport/core';
+import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
+import type { EventAdapter, Logger, ReceivedMessage } from '@eventport/core';
 import {
+  backend,
   classifyPubSubError,
   createPubSubAdapter,
   defaultSubscriptionName,
+  PubSubDriver,
   type PubSubOptions,
+  PubSubReceiver,
+  type PubSubRecord,
 } from '@eventport/pubsub';
-import type { PubSub } from '@google-cloud/pubsub';
+import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { resolvePubSubOptions } from '../src/options';
 import { emulatorHost, projectId } from './env';
+import { fakeCredentials } from './fake-credentials';
 
 const run = randomUUID().slice(0, 8);
 const topicFor = (name: string) => `ep-pubsub-x-${name}-${run}`;
@@ -41,6 +48,24 @@ describe('pubsub options', () => {
       /maxDeliveryAttempts/,
     );
     expect(() => createPubSubAdapter({ projectId, emulatorHost: 'http://x' })).toThrow(/pubsub option "emulatorHost"/);
+  });
+
+  test('one strict schema: an unknown option fails, naming the closest valid one; the backend lists its env vars', () => {
+    const typo = { projectId, ackDeadlineSecond: 30 } as unknown as PubSubOptions;
+    expect(() => createPubSubAdapter(typo)).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_CONFIG',
+        message: expect.stringMatching(/did you mean "ackDeadlineSeconds"/),
+      }),
+    );
+    const nested = { projectId, deadLetter: { maxDeliveryAttempts: 5, topics: () => 'x' } } as unknown as PubSubOptions;
+    expect(() => createPubSubAdapter(nested)).toThrow(/unknown option "topics"/);
+    expect(backend).toMatchObject({
+      name: 'pubsub',
+      env: { projectId: 'GCP_PROJECT_ID', keyFilename: 'GCP_CREDENTIALS_PATH', emulatorHost: 'PUBSUB_EMULATOR_HOST' },
+    });
+    expect(backend.schema.safeParse({ projectId, streams: 2 }).success).toBe(true);
+    expect(backend.schema.safeParse({ projectId, stream: 2 }).success).toBe(false);
   });
 
   test('defaults, env vars for what the options leave out, and cross-field rules', () => {
@@ -96,13 +121,68 @@ describe('pubsub options', () => {
       retryable: false,
     });
     expect(classifyPubSubError(new Error('unrelated'))).toBeUndefined();
+    for (const [status, code] of [
+      [1, 'CONNECTION'],
+      [8, 'RESOURCE_EXHAUSTED'],
+      [10, 'CONNECTION'],
+      [13, 'INTERNAL'],
+    ] as const) {
+      expect(classifyPubSubError({ code: status })).toEqual({ code, retryable: true });
+    }
+    for (const [status, code] of [
+      [3, 'INVALID_ARGUMENT'],
+      [6, 'ALREADY_EXISTS'],
+      [16, 'PERMISSION_DENIED'],
+    ] as const) {
+      expect(classifyPubSubError({ code: status })).toEqual({ code, retryable: false });
+    }
+    // Through wrappers: PublishError keeps the gRPC error in `error`, others chain `cause`; socket errors too.
+    expect(classifyPubSubError({ code: 'ordering', error: { code: 14 } })).toEqual({
+      code: 'CONNECTION',
+      retryable: true,
+    });
+    expect(classifyPubSubError(new Error('outer', { cause: new Error('inner', { cause: { code: 8 } }) }))).toEqual({
+      code: 'RESOURCE_EXHAUSTED',
+      retryable: true,
+    });
+    expect(classifyPubSubError(Object.assign(new Error('token'), { code: 'ECONNREFUSED' }))).toEqual({
+      code: 'CONNECTION',
+      retryable: true,
+    });
+    expect(classifyPubSubError(new DOMException('aborted', 'TimeoutError'))).toEqual({
+      code: 'TIMEOUT',
+      retryable: true,
+    });
+    const driver = new PubSubDriver(resolvePubSubOptions({ projectId }));
+    expect(driver.classify(new Error('unrelated'))).toEqual({ code: 'INTERNAL', retryable: false });
+  });
+
+  test('sanitize: key-file content is scrubbed from messages, stacks and causes', () => {
+    const driver = new PubSubDriver(resolvePubSubOptions({ projectId }));
+    const pem = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----';
+    const parse = new SyntaxError(`Unexpected token 'M', ..."ate_key": MIIEvQIBAD"... is not valid JSON`);
+    const sanitized = driver.sanitize(new Error(`cannot read key: ${pem}`, { cause: parse })) as Error;
+    const text = `${sanitized.message} ${sanitized.stack} ${inspect(sanitized, { depth: Number.POSITIVE_INFINITY })}`;
+    expect(text).not.toContain('MIIEvQIBAD');
+    expect(text).toContain('[private key]');
+    expect(text).toContain('(content hidden) is not valid JSON');
   });
 
   test('an unreachable emulator fails connect() with a typed, retryable error', async () => {
     const adapter = open({ emulatorHost: '127.0.0.1:1', requestTimeoutMs: 1_000 });
+    const started = Date.now();
     const failure = await adapter.connect().catch((error: unknown) => error);
     expect(failure).toMatchObject({ retryable: true });
     expect(['CONNECTION', 'TIMEOUT']).toContain((failure as { code: string }).code);
+    // A refused connection answers at once (no client retries until the deadline).
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  test('fromBeginning fails with UNSUPPORTED, naming the capability', async () => {
+    const adapter = open();
+    await expect(adapter.subscribe(topicFor('replay'), () => undefined, { fromBeginning: true })).rejects.toMatchObject(
+      { code: 'UNSUPPORTED', message: expect.stringContaining('replayFromStart') },
+    );
   });
 
   test('a topic name Pub/Sub rejects fails with INVALID_ARGUMENT', async () => {
@@ -110,6 +190,69 @@ describe('pubsub options', () => {
     await expect(adapter.publish({ topic: '1-starts-with-a-digit', data: 1 })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
+  });
+});
+
+describe('pubsub receiver over a fake client subscription', () => {
+  /** What the receiver uses of a Subscription: events, isOpen, name, close(). */
+  const fakeSubscription = () =>
+    Object.assign(new EventEmitter(), {
+      isOpen: true,
+      name: 'projects/p/subscriptions/s',
+      close: async () => undefined,
+    });
+  const fakeMessage = (subscription: EventEmitter, ackId: string, failAck?: { code: number; message: string }) =>
+    ({
+      id: `id-${ackId}`,
+      ackId,
+      attributes: { a: '1' },
+      data: Buffer.from('{}'),
+      orderingKey: 'k',
+      deliveryAttempt: 0,
+      publishTime: new Date(0),
+      // Like the client outside exactly-once delivery: resolves, and reports a failed batch on 'debug'.
+      ackWithResponse: async () => {
+        if (failAck) setImmediate(() => subscription.emit('debug', { ackIds: [ackId], ...failAck }));
+        await new Promise((resolve) => setImmediate(resolve));
+        return 'SUCCESS';
+      },
+      nackWithResponse: async () => 'SUCCESS',
+    }) as unknown as Message;
+
+  test('records carry id, key and headers; core counts attempts when Pub/Sub does not', async () => {
+    const subscription = fakeSubscription();
+    const receiver = new PubSubReceiver(subscription as unknown as Subscription, 0);
+    subscription.emit('message', fakeMessage(subscription, 'a'));
+    const [record] = await receiver.receive(10, AbortSignal.timeout(1_000));
+    expect(record).toMatchObject({ id: 'id-a', key: 'k', headers: { a: '1' } });
+    expect(record?.deliveryCount).toBeUndefined();
+    await receiver.close();
+  });
+
+  test('a failed ack request fails settle with its gRPC code, though the client resolved', async () => {
+    const subscription = fakeSubscription();
+    const receiver = new PubSubReceiver(subscription as unknown as Subscription, 0);
+    subscription.emit('message', fakeMessage(subscription, 'ok'));
+    subscription.emit('message', fakeMessage(subscription, 'bad', { code: 14, message: 'Failed to "ack"' }));
+    const records = await receiver.receive(10, AbortSignal.timeout(1_000));
+    expect(records).toHaveLength(2);
+    const failure = await receiver.settle(records, [], AbortSignal.timeout(1_000)).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 14, message: expect.stringContaining('1 ack/nack(s) failed') });
+    await expect(receiver.settle(records.slice(0, 1), [], AbortSignal.timeout(1_000))).resolves.toBeUndefined();
+    await receiver.close();
+  });
+
+  test('when the client closes the stream, receive throws its last error and settle fails instead of dropping acks', async () => {
+    const subscription = fakeSubscription();
+    const receiver = new PubSubReceiver(subscription as unknown as Subscription, 0);
+    subscription.emit('message', fakeMessage(subscription, 'held'));
+    const held = (await receiver.receive(10, AbortSignal.timeout(1_000))) as PubSubRecord[];
+    subscription.emit('error', Object.assign(new Error('5 NOT_FOUND: subscription gone'), { code: 5 }));
+    subscription.isOpen = false;
+    subscription.emit('close');
+    await expect(receiver.receive(10, AbortSignal.timeout(1_000))).rejects.toMatchObject({ code: 5 });
+    await expect(receiver.settle(held, [], AbortSignal.timeout(1_000))).rejects.toMatchObject({ code: 'CONNECTION' });
+    await receiver.close();
   });
 });
 
@@ -205,23 +348,25 @@ describe('pubsub against the emulator', () => {
     expect(attempts).toEqual([1, 2, 3, 4, 5]);
   }, 90_000);
 
-  test('native retry policy: set on the subscription; a nack goes straight back and Pub/Sub redelivers', async () => {
+  test('native retry policy: set on the subscription; a nack goes straight back to Pub/Sub (the emulator stores the policy but does not space redeliveries)', async () => {
     const topic = topicFor('retry');
     const adapter = open({ retryPolicy: { minimumBackoffMs: 100, maximumBackoffMs: 1_500 } });
     const attempts: number[] = [];
+    const seenAt: number[] = [];
     const subscription = await adapter.subscribe(
       topic,
       (message) => {
         attempts.push(message.attempt);
+        seenAt.push(Date.now());
         if (message.attempt < 3) throw new Error('not yet');
       },
-      { group: 'g', redeliveryDelayMs: () => 60_000 },
+      // Core waits out redeliveryDelayMs before it nacks; 0 leaves the spacing to the broker's policy.
+      { group: 'g', redeliveryDelayMs: () => 0 },
     );
     const [metadata] = await (adapter.native() as PubSub).subscription(`${topic}.g`).getMetadata();
     expect(metadata.retryPolicy?.minimumBackoff).toMatchObject({ nanos: 100_000_000 });
     expect(metadata.retryPolicy?.maximumBackoff).toMatchObject({ seconds: '1', nanos: 500_000_000 });
     await adapter.publish({ topic, data: 1 });
-    // The 60 s redeliveryDelayMs is not waited out: with a retry policy the broker spaces redeliveries.
     expect(await eventually(() => attempts.length === 3, 20_000)).toBe(true);
     await subscription.close();
     expect(attempts).toEqual([1, 2, 3]);
@@ -267,4 +412,69 @@ describe('pubsub against the emulator', () => {
     expect(await eventually(() => received.includes(sent.id), 60_000)).toBe(true);
     await subscription.close();
   }, 120_000);
+});
+
+describe('pubsub credentials: a service-account key file never shows', () => {
+  const fake = fakeCredentials();
+  afterAll(() => fake.close());
+
+  test('connect, health, publish and subscribe against a TLS server that never answers: deadlines kept, no key material anywhere', async () => {
+    const logged: string[] = [];
+    const capture = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+      logged.push(`${level} ${message} ${inspect(fields, { depth: Number.POSITIVE_INFINITY })}`);
+    const logger: Logger = {
+      debug: capture('debug'),
+      info: capture('info'),
+      warn: capture('warn'),
+      error: capture('error'),
+    };
+    const outputs: string[] = [];
+    const collect = (error: unknown) => {
+      outputs.push(String((error as Error).message), String((error as Error).stack), JSON.stringify(error));
+      outputs.push(inspect(error, { depth: Number.POSITIVE_INFINITY, showHidden: true }));
+      for (let cause = (error as Error).cause; cause !== undefined; cause = (cause as Error).cause) {
+        outputs.push(String((cause as Error).message), String((cause as Error).stack), JSON.stringify(cause));
+      }
+      return error as { code: string };
+    };
+    const deadlines = { connectMs: 3_000, healthMs: 2_000, publishMs: 3_000, adminMs: 3_000, closeMs: 2_000 };
+    const times: Record<string, number> = {};
+    const timed = async <T>(name: string, call: () => Promise<T>) => {
+      const started = Date.now();
+      try {
+        return await call();
+      } finally {
+        times[name] = Date.now() - started;
+      }
+    };
+    for (const file of [fake.keyFile, fake.damagedKeyFile]) {
+      const adapter = await fake.makeAdapter({ logger, deadlines }, file);
+      const label = file === fake.keyFile ? '' : 'damaged ';
+      const connected = await timed(`${label}connect`, () => adapter.connect().catch(collect));
+      const health = await timed(`${label}health`, () => adapter.health());
+      outputs.push(JSON.stringify(health), inspect(health, { depth: Number.POSITIVE_INFINITY }));
+      const published = await timed(`${label}publish`, () =>
+        adapter.publish({ topic: 'ep-secret', data: 1 }).catch(collect),
+      );
+      const subscribed = await timed(`${label}subscribe`, () =>
+        adapter.subscribe('ep-secret', () => undefined).catch(collect),
+      );
+      await timed(`${label}disconnect`, () => adapter.disconnect());
+      expect(health).toMatchObject({ ok: false, ready: false });
+      for (const failure of [connected, published, subscribed]) {
+        expect(['TIMEOUT', 'CONNECTION']).toContain((failure as { code: string }).code);
+      }
+    }
+    console.log('pubsub against a silent TLS server with a key file (ms):', JSON.stringify(times));
+    expect(times.connect).toBeLessThan(deadlines.connectMs + 2_500);
+    expect(times.health).toBeLessThan(deadlines.healthMs + 2_500);
+    expect(times.publish).toBeLessThan(deadlines.publishMs + 2_500);
+    // The client really authenticated: it signed a JWT with the key and sent it.
+    expect(fake.seen.some((headers) => String(headers.authorization).startsWith('Bearer '))).toBe(true);
+    const texts = [...outputs, ...logged];
+    const found = fake.secrets.flatMap((secret) => texts.filter((text) => text.includes(secret)));
+    console.log(`pubsub secrets: ${found.length} occurrences in ${texts.length} outputs`);
+    expect(texts.length).toBeGreaterThan(10);
+    expect(found).toEqual([]);
+  }, 60_000);
 });
