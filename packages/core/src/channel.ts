@@ -1,16 +1,19 @@
-import type { z } from 'zod';
 import type { ConsumeOptions, EventAdapter, InvalidMessageHook, SubscribeOptions, Subscription } from './adapter.js';
 import { EventportError, InvalidMessageError } from './errors.js';
 import { createAdapter } from './factory.js';
 import type { EventMessage, Headers, ReceivedMessage } from './message.js';
 import { messageStream } from './portable/stream.js';
-import { formatZodError } from './validation.js';
+import { formatIssues, type StandardSchemaV1 } from './standard-schema.js';
 import { VersionedEvent } from './versioning.js';
 
-export interface EventChannelOptions<S extends z.ZodType> {
+type Input<S extends StandardSchemaV1> = StandardSchemaV1.InferInput<S>;
+type Output<S extends StandardSchemaV1> = StandardSchemaV1.InferOutput<S>;
+
+export interface EventChannelOptions<S extends StandardSchemaV1> {
   /**
-   * Validates `data` on push and on pull: a zod schema, or a VersionedEvent whose older versions are
-   * upcast on pull (push writes the latest version and its event-version header).
+   * Validates `data` on push and on pull: any Standard Schema (zod 3 or 4, valibot, arktype...), or a
+   * VersionedEvent whose older versions are upcast on pull (push writes the latest version and its
+   * event-version header).
    */
   schema: S | VersionedEvent<S>;
   /** With a VersionedEvent: the version handlers receive (default: the latest). */
@@ -36,7 +39,7 @@ export type ChannelHandler<T> = (event: ReceivedMessage<T>) => Promise<void> | v
  * code sees the event. Invalid deliveries go to `onInvalid`, never into your handler and never crash
  * the loop.
  */
-export class EventChannel<S extends z.ZodType> {
+export class EventChannel<S extends StandardSchemaV1> {
   private adapterPromise: Promise<EventAdapter> | undefined;
 
   constructor(private readonly options: EventChannelOptions<S>) {
@@ -54,42 +57,42 @@ export class EventChannel<S extends z.ZodType> {
     return `${this.options.topicPrefix}.${name}`;
   }
 
-  async push(name: string, data: z.input<S>, options: PushOptions = {}): Promise<EventMessage<z.output<S>>> {
+  async push(name: string, data: Input<S>, options: PushOptions = {}): Promise<EventMessage<Output<S>>> {
     const { schema } = this.options;
-    let payload: z.output<S>;
+    let payload: Output<S>;
     let headers = options.headers ?? {};
     if (schema instanceof VersionedEvent) {
       const encoded = schema.encode(data, this.options.version);
-      payload = encoded.data;
+      payload = encoded.data as Output<S>;
       headers = { ...headers, ...encoded.headers };
     } else {
-      const parsed = schema.safeParse(data);
-      if (!parsed.success) {
+      const result = await schema['~standard'].validate(data);
+      if (result.issues) {
         throw new EventportError(
           'INVALID_ARGUMENT',
-          `event "${name}" does not match the channel schema: ${formatZodError(parsed.error)}`,
+          `event "${name}" does not match the channel schema: ${formatIssues(result.issues)}`,
         );
       }
-      payload = parsed.data as z.output<S>;
+      payload = result.value as Output<S>;
     }
     const adapter = await this.adapter();
     return adapter.publish({ topic: this.topic(name), data: payload, ...options, headers });
   }
 
   /** With a handler: subscribes and resolves with the Subscription. Without: an async iterator (acks when you ask for the next event). */
-  pull(name: string, handler: ChannelHandler<z.output<S>>, options?: SubscribeOptions): Promise<Subscription>;
-  pull(name: string, options?: ConsumeOptions): AsyncIterableIterator<ReceivedMessage<z.output<S>>>;
+  pull(name: string, handler: ChannelHandler<Output<S>>, options?: SubscribeOptions): Promise<Subscription>;
+  pull(name: string, options?: ConsumeOptions): AsyncIterableIterator<ReceivedMessage<Output<S>>>;
   pull(
     name: string,
-    handlerOrOptions?: ChannelHandler<z.output<S>> | ConsumeOptions,
+    handlerOrOptions?: ChannelHandler<Output<S>> | ConsumeOptions,
     options: SubscribeOptions = {},
-  ): Promise<Subscription> | AsyncIterableIterator<ReceivedMessage<z.output<S>>> {
+  ): Promise<Subscription> | AsyncIterableIterator<ReceivedMessage<Output<S>>> {
     if (typeof handlerOrOptions === 'function') {
       const handler = handlerOrOptions;
       return this.adapter().then((adapter) =>
         adapter.subscribe(
           this.topic(name),
-          (message) => handler(this.validate(name, message)),
+          async (message) => handler(await this.validate(name, message)),
           this.withInvalidHook(options),
         ),
       );
@@ -97,13 +100,17 @@ export class EventChannel<S extends z.ZodType> {
     return this.iterate(name, handlerOrOptions ?? {});
   }
 
-  private async *iterate(name: string, options: ConsumeOptions): AsyncIterableIterator<ReceivedMessage<z.output<S>>> {
+  private async *iterate(name: string, options: ConsumeOptions): AsyncIterableIterator<ReceivedMessage<Output<S>>> {
     const adapter = await this.adapter();
     // Validation runs inside the subscription's handler, so a schema failure takes the same
     // onInvalid path (with the raw body) as it does for pull(name, handler).
-    const stream = messageStream<z.output<S>>(
+    const stream = messageStream<Output<S>>(
       (handler, subscribeOptions) =>
-        adapter.subscribe(this.topic(name), (message) => handler(this.validate(name, message)), subscribeOptions),
+        adapter.subscribe(
+          this.topic(name),
+          async (message) => handler(await this.validate(name, message)),
+          subscribeOptions,
+        ),
       this.withInvalidHook(options),
     );
     for await (const event of stream) {
@@ -113,18 +120,18 @@ export class EventChannel<S extends z.ZodType> {
     }
   }
 
-  private validate(name: string, message: ReceivedMessage): ReceivedMessage<z.output<S>> {
+  private async validate(name: string, message: ReceivedMessage): Promise<ReceivedMessage<Output<S>>> {
     const { schema } = this.options;
     if (schema instanceof VersionedEvent) {
       return Object.assign(message, { data: schema.decode(message.data, message.headers, this.options.version) });
     }
-    const parsed = schema.safeParse(message.data);
-    if (!parsed.success) {
+    const result = await schema['~standard'].validate(message.data);
+    if (result.issues) {
       throw new InvalidMessageError(
-        `event "${name}" (id ${message.id}) does not match the channel schema: ${formatZodError(parsed.error)}`,
+        `event "${name}" (id ${message.id}) does not match the channel schema: ${formatIssues(result.issues)}`,
       );
     }
-    return Object.assign(message, { data: parsed.data }) as ReceivedMessage<z.output<S>>;
+    return Object.assign(message, { data: result.value }) as ReceivedMessage<Output<S>>;
   }
 
   private withInvalidHook<O extends SubscribeOptions>(options: O): O {

@@ -1,6 +1,7 @@
-import type { z } from 'zod';
 import { EventportError, InvalidMessageError } from './errors.js';
-import { formatZodError } from './validation.js';
+import { formatIssues, type StandardSchemaV1, validateSync } from './standard-schema.js';
+
+type Output<S extends StandardSchemaV1> = StandardSchemaV1.InferOutput<S>;
 
 /** CloudEvents-friendly header carrying the schema version of `data`. */
 export const EVENT_VERSION_HEADER = 'event-version';
@@ -17,8 +18,8 @@ export interface VersionedEventOptions {
  * path from the message's version to the wanted one (shortest, breadth-first), applies each step,
  * then validates against the wanted version's schema.
  */
-export class VersionedEvent<Latest extends z.ZodType = z.ZodType> {
-  private readonly schemas = new Map<number, z.ZodType>();
+export class VersionedEvent<Latest extends StandardSchemaV1 = StandardSchemaV1> {
+  private readonly schemas = new Map<number, StandardSchemaV1>();
   private readonly upcasters = new Map<number, Map<number, Upcaster>>();
 
   constructor(
@@ -26,8 +27,8 @@ export class VersionedEvent<Latest extends z.ZodType = z.ZodType> {
     private readonly options: VersionedEventOptions = {},
   ) {}
 
-  /** Declares `schema` as version `version`; the highest declared version is the latest. */
-  version<S extends z.ZodType>(version: number, schema: S): VersionedEvent<S> {
+  /** Declares `schema` (any synchronous Standard Schema) as version `version`; the highest declared version is the latest. */
+  version<S extends StandardSchemaV1>(version: number, schema: S): VersionedEvent<S> {
     if (!Number.isInteger(version) || version < 1) {
       throw new EventportError('INVALID_ARGUMENT', `event versions are positive integers (got ${version})`);
     }
@@ -50,19 +51,19 @@ export class VersionedEvent<Latest extends z.ZodType = z.ZodType> {
   }
 
   /** Validates `data` as `version` (default latest) and returns it with the header to publish. */
-  encode(data: unknown, version = this.latest): { data: z.output<Latest>; headers: Record<string, string> } {
-    const parsed = this.schemaOf(version).safeParse(data);
-    if (!parsed.success) {
+  encode(data: unknown, version = this.latest): { data: Output<Latest>; headers: Record<string, string> } {
+    const result = validateSync(this.schemaOf(version), data);
+    if (result.issues) {
       throw new EventportError(
         'INVALID_ARGUMENT',
-        `"${this.type}" v${version} payload is invalid: ${formatZodError(parsed.error)}`,
+        `"${this.type}" v${version} payload is invalid: ${formatIssues(result.issues)}`,
       );
     }
-    return { data: parsed.data as z.output<Latest>, headers: { [EVENT_VERSION_HEADER]: String(version) } };
+    return { data: result.value as Output<Latest>, headers: { [EVENT_VERSION_HEADER]: String(version) } };
   }
 
   /** Upcasts a received payload to `target` (default latest) and validates it; InvalidMessageError otherwise. */
-  decode(data: unknown, headers: Record<string, string>, target = this.latest): z.output<Latest> {
+  decode(data: unknown, headers: Record<string, string>, target = this.latest): Output<Latest> {
     const header = headers[EVENT_VERSION_HEADER];
     const from = header === undefined ? (this.options.unversionedIs ?? 1) : Number(header);
     if (!Number.isInteger(from) || !this.schemas.has(from)) {
@@ -83,16 +84,16 @@ export class VersionedEvent<Latest extends z.ZodType = z.ZodType> {
         });
       }
     }
-    const parsed = this.schemaOf(target).safeParse(current);
-    if (!parsed.success) {
+    const result = validateSync(this.schemaOf(target), current);
+    if (result.issues) {
       throw new InvalidMessageError(
-        `"${this.type}" v${from} payload upcast to v${target} is invalid: ${formatZodError(parsed.error)}`,
+        `"${this.type}" v${from} payload upcast to v${target} is invalid: ${formatIssues(result.issues)}`,
       );
     }
-    return parsed.data as z.output<Latest>;
+    return result.value as Output<Latest>;
   }
 
-  private schemaOf(version: number): z.ZodType {
+  private schemaOf(version: number): StandardSchemaV1 {
     const schema = this.schemas.get(version);
     if (!schema) throw new EventportError('INVALID_ARGUMENT', `"${this.type}" has no version ${version}`);
     return schema;

@@ -4,6 +4,7 @@ import {
   createPortableAdapter,
   type EventAdapter,
   loadBackendConfig,
+  splitAdapterOptions,
 } from '@eventport/core';
 import { type KinesisOptions, kinesisSchema } from './config.js';
 import { KinesisDriver } from './driver.js';
@@ -32,7 +33,9 @@ export const backend: BackendDefinition<typeof kinesisSchema> = {
 
 /** Options over the same env vars as createAdapter('kinesis'), validated before anything connects. */
 export function createKinesisAdapter(options: KinesisOptions & AdapterOptions = {}): EventAdapter {
-  const { logger, codec, maxPayloadBytes, publishAttempts, deadlines, ...driverOptions } = options;
-  const portable = { logger, codec, maxPayloadBytes, publishAttempts, deadlines };
-  return backend.create(loadBackendConfig(backend, driverOptions, process.env, logger), portable) as EventAdapter;
+  const { adapterOptions, driverOptions } = splitAdapterOptions(options);
+  return backend.create(
+    loadBackendConfig(backend, driverOptions, process.env, adapterOptions.logger),
+    adapterOptions,
+  ) as EventAdapter;
 }

@@ -6,6 +6,7 @@ import {
   type EventAdapter,
   type Logger,
   loadBackendConfig,
+  splitAdapterOptions,
 } from '@eventport/core';
 import { RabbitMqDriver } from './driver.js';
 import { type RabbitMqOptions, rabbitMqSchema } from './options.js';
@@ -27,9 +28,9 @@ export function createRabbitMqDriver(options: RabbitMqOptions = {}, logger: Logg
 
 /** Options are validated here, before any connection opens. */
 export function createRabbitMqAdapter(options: RabbitMqOptions & AdapterOptions = {}): EventAdapter {
-  const { logger, codec, maxPayloadBytes, publishAttempts, deadlines, ...driverOptions } = options;
-  const driver = createRabbitMqDriver(driverOptions, logger ?? consoleLogger());
-  return createPortableAdapter(driver, { logger, codec, maxPayloadBytes, publishAttempts, deadlines });
+  const { adapterOptions, driverOptions } = splitAdapterOptions(options);
+  const driver = createRabbitMqDriver(driverOptions, adapterOptions.logger ?? consoleLogger());
+  return createPortableAdapter(driver, adapterOptions);
 }
 
 export const backend: BackendDefinition<typeof rabbitMqSchema> = {

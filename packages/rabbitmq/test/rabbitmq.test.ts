@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { inspect } from 'node:util';
 import {
+  type AdapterOptions,
   createAdapter,
   type EventAdapter,
   EventportError,
@@ -47,7 +48,7 @@ function quietLogger(): Logger & { warnings: string[] } {
   return { warnings, debug() {}, info() {}, warn: keep, error: keep };
 }
 
-function open(options: RabbitMqOptions & { publishAttempts?: number; logger?: Logger } = {}): EventAdapter {
+function open(options: RabbitMqOptions & AdapterOptions = {}): EventAdapter {
   const adapter = createRabbitMqAdapter({ url: RABBITMQ_URL, logger: quietLogger(), ...options });
   adapters.push(adapter);
   return adapter;

@@ -4,6 +4,7 @@ import {
   consoleLogger,
   createPortableAdapter,
   type EventAdapter,
+  splitAdapterOptions,
 } from '@eventport/core';
 import { RedisStreamsDriver } from './driver.js';
 import { type RedisStreamsOptions, redisStreamsSchema } from './options.js';
@@ -14,9 +15,9 @@ export { type RedisStreamsConfig, type RedisStreamsOptions, redisStreamsSchema }
 
 /** An adapter on Redis Streams; options are validated here, before anything connects. */
 export function createRedisStreamsAdapter(options: RedisStreamsOptions & AdapterOptions = {}): EventAdapter {
-  const { logger = consoleLogger(), codec, maxPayloadBytes, publishAttempts, deadlines, ...driverOptions } = options;
-  const portable = { logger, codec, maxPayloadBytes, publishAttempts, deadlines };
-  return createPortableAdapter(new RedisStreamsDriver(driverOptions, logger), portable);
+  const { adapterOptions, driverOptions } = splitAdapterOptions(options);
+  const portable = { ...adapterOptions, logger: adapterOptions.logger ?? consoleLogger() };
+  return createPortableAdapter(new RedisStreamsDriver(driverOptions, portable.logger), portable);
 }
 
 /** `createAdapter('redis-streams')` / EVENT_TYPE=redis-streams: the URL comes from REDIS_URL. */
