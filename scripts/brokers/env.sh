@@ -33,6 +33,8 @@ _ep_default AWS_ENDPOINT_URL "http://127.0.0.1:4568"
 _ep_default AWS_REGION "us-east-1"
 _ep_default AWS_ACCESS_KEY_ID "local"
 _ep_default AWS_SECRET_ACCESS_KEY "local"
+# Kinesis groups need a checkpoint store every member shares.
+_ep_default KINESIS_CHECKPOINT_URL "redis://127.0.0.1:6379"
 _ep_default NATS_URL "nats://127.0.0.1:4222"
 
 if [ -s "$_ep_repo_root/.brokers/kafka.bootstrap" ]; then
