@@ -6,7 +6,9 @@
  * its own: records acked after it are never handled again, and the commit point never passes it.
  */
 export class OffsetLog<R> {
+  /** Delivered records in log order, and an index into them: acks arrive out of order, often. */
   private readonly pending: Array<{ record: R; acked: boolean }> = [];
+  private readonly entries = new Map<R, { record: R; acked: boolean }>();
   private readonly redeliver: R[] = [];
   private waitingCommit: R | undefined;
   private committing: Promise<void> | undefined;
@@ -19,7 +21,9 @@ export class OffsetLog<R> {
 
   /** Records must be tracked in log order, once each. */
   track(record: R): void {
-    this.pending.push({ record, acked: false });
+    const entry = { record, acked: false };
+    this.pending.push(entry);
+    this.entries.set(record, entry);
   }
 
   /** Nacked records, in log order, to be handed out again before anything new. */
@@ -37,16 +41,20 @@ export class OffsetLog<R> {
   }
 
   ack(record: R): void {
-    const entry = this.pending.find((candidate) => candidate.record === record);
+    const entry = this.entries.get(record);
     if (!entry || entry.acked) return;
     entry.acked = true;
     let done: R | undefined;
-    while (this.pending[0]?.acked) done = this.pending.shift()?.record;
+    while (this.pending[0]?.acked) {
+      done = this.pending.shift()?.record;
+      if (done !== undefined) this.entries.delete(done);
+    }
     if (done !== undefined) this.scheduleCommit(done);
   }
 
   nack(record: R): void {
-    if (!this.pending.some((candidate) => candidate.record === record && !candidate.acked)) return;
+    const entry = this.entries.get(record);
+    if (!entry || entry.acked) return;
     const at = this.redeliver.findIndex((queued) => this.indexOf(queued) > this.indexOf(record));
     if (at === -1) this.redeliver.push(record);
     else this.redeliver.splice(at, 0, record);
@@ -60,12 +68,14 @@ export class OffsetLog<R> {
   /** The partition was taken away (rebalance, shard lease lost): forget it; the new owner redelivers. */
   reset(): void {
     this.pending.length = 0;
+    this.entries.clear();
     this.redeliver.length = 0;
     this.waitingCommit = undefined;
   }
 
   private indexOf(record: R): number {
-    return this.pending.findIndex((candidate) => candidate.record === record);
+    const entry = this.entries.get(record);
+    return entry === undefined ? -1 : this.pending.indexOf(entry);
   }
 
   private scheduleCommit(record: R): void {
