@@ -1,28 +1,21 @@
 import {
+  abortion,
   type Capabilities,
   type CreateTopicOptions,
   consoleLogger,
   type Driver,
-  type DriverSubscribeOptions,
-  type DriverSubscription,
+  type ErrorClassification,
   EventportError,
   type Logger,
   type OutgoingRecord,
-  type RecordSink,
+  type Receiver,
+  type ReceiverOptions,
+  SENT,
+  type SendResult,
 } from '@eventport/core';
-import {
-  type Admin,
-  CompressionCodecs,
-  CompressionTypes,
-  Kafka,
-  type KafkaConfig,
-  Partitioners,
-  type Producer,
-  type SASLOptions,
-} from 'kafkajs';
-import { type Classification, classifyKafkaError } from './errors.js';
-import { kafkaLogCreator, kafkaLogLevel } from './logging.js';
-import { GroupMember } from './member.js';
+import { type Admin, CompressionCodecs, CompressionTypes, Kafka, Partitioners, type Producer } from 'kafkajs';
+import { classifyKafkaError, kafkaLogCreator, kafkaLogLevel } from './errors.js';
+import { GroupMember, type KafkaRecord } from './member.js';
 import { type KafkaCompression, type KafkaOptions, type ResolvedKafkaOptions, resolveKafkaOptions } from './options.js';
 
 export const KAFKA_CAPABILITIES: Capabilities = {
@@ -32,38 +25,19 @@ export const KAFKA_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
-  // Kafka keeps no per-record delivery count: `attempt` is counted by this process and restarts at 1
-  // when another member (or this one after a rebalance) reads the record again.
+  // Kafka keeps no per-record delivery count: core counts attempts in this process.
   deliveryCount: false,
   // Kafka's default message.max.bytes is 1 MiB per record batch, headers included.
   maxPayloadBytes: 1_000_000,
 };
 
-const COMPRESSION_TYPES: Record<KafkaCompression, CompressionTypes> = {
+const COMPRESSION: Record<KafkaCompression, CompressionTypes> = {
   none: CompressionTypes.None,
   gzip: CompressionTypes.GZIP,
   snappy: CompressionTypes.Snappy,
   lz4: CompressionTypes.LZ4,
   zstd: CompressionTypes.ZSTD,
 };
-
-export interface KafkaDriverOptions extends KafkaOptions {
-  logger?: Logger;
-}
-
-/** kafkajs ships gzip only; the other codecs are stubs that throw until an application registers one. */
-function assertCodecAvailable(compression: KafkaCompression): void {
-  if (compression === 'none' || compression === 'gzip') return;
-  const type = COMPRESSION_TYPES[compression];
-  try {
-    (CompressionCodecs as Record<number, () => unknown>)[type]?.();
-  } catch {
-    throw new EventportError(
-      'INVALID_CONFIG',
-      `invalid kafka configuration: compression "${compression}" needs a codec registered in kafkajs first (CompressionCodecs[CompressionTypes.${CompressionTypes[type]}] = ..., e.g. from kafkajs-${compression})`,
-    );
-  }
-}
 
 /** What `native()` returns: the kafkajs client and this adapter's producer. */
 export interface KafkaNative {
@@ -74,49 +48,63 @@ export interface KafkaNative {
 export class KafkaDriver implements Driver {
   readonly backend = 'kafka';
   readonly capabilities: Capabilities;
-  private readonly options: ResolvedKafkaOptions;
+  readonly options: ResolvedKafkaOptions;
+  private readonly logger: Logger;
   private readonly kafka: Kafka;
   private readonly producer: Producer;
   private adminClient: Promise<Admin> | undefined;
-  /** The group member per (group, topic) that this adapter's subscriptions share. */
+  /** The group member per Kafka group and topic that this driver's receivers share. */
   private readonly members = new Map<string, GroupMember>();
 
-  constructor(options: KafkaDriverOptions = {}) {
-    this.options = resolveKafkaOptions(options);
-    assertCodecAvailable(this.options.compression);
-    this.capabilities = { ...KAFKA_CAPABILITIES, topicAdmin: this.options.topicAdmin };
-    const logger = options.logger ?? consoleLogger();
-    const config: KafkaConfig = {
-      clientId: this.options.clientId,
-      brokers: this.options.brokers,
-      ssl: this.options.ssl,
-      connectionTimeout: this.options.connectionTimeout,
-      requestTimeout: this.options.requestTimeout,
-      retry: { retries: this.options.retries, initialRetryTime: 200, maxRetryTime: 5_000 },
+  /** `options` as given or already resolved; env vars (KAFKA_SERVER...) fill what is not given. */
+  constructor(options: KafkaOptions = {}, logger: Logger = consoleLogger()) {
+    this.options = resolveKafkaOptions(options, process.env, logger);
+    this.logger = logger;
+    const { compression, saslMechanism, saslUsername, saslPassword, retries, ...settings } = this.options;
+    if (compression !== 'none' && compression !== 'gzip') {
+      // kafkajs ships gzip only; the other codecs are stubs that throw until an application registers one.
+      try {
+        (CompressionCodecs as Record<number, () => unknown>)[COMPRESSION[compression]]?.();
+      } catch {
+        throw new EventportError(
+          'INVALID_CONFIG',
+          `invalid kafka configuration: compression "${compression}" needs a codec registered in kafkajs first (CompressionCodecs[CompressionTypes.${CompressionTypes[COMPRESSION[compression]]}] = ..., e.g. from kafkajs-${compression})`,
+        );
+      }
+    }
+    this.capabilities = { ...KAFKA_CAPABILITIES, topicAdmin: settings.topicAdmin };
+    const sasl =
+      saslMechanism && saslUsername && saslPassword !== undefined
+        ? { mechanism: saslMechanism, username: saslUsername, password: saslPassword }
+        : undefined;
+    this.kafka = new Kafka({
+      clientId: settings.clientId,
+      brokers: settings.brokers,
+      ssl: settings.ssl,
+      ...(sasl ? { sasl: sasl as never } : {}),
+      // Bounded, so a broker that accepts and never answers fails a call instead of hanging it.
+      connectionTimeout: settings.connectionTimeout,
+      requestTimeout: settings.requestTimeout,
+      retry: { retries, initialRetryTime: 200, maxRetryTime: 5_000 },
       logLevel: kafkaLogLevel.WARN,
-      logCreator: kafkaLogCreator(logger),
-    };
-    if (this.options.sasl) config.sasl = this.options.sasl as SASLOptions;
-    this.kafka = new Kafka(config);
+      logCreator: kafkaLogCreator(logger, saslPassword),
+    });
     this.producer = this.kafka.producer({
-      // Chosen explicitly: the murmur2 partitioner of the Java client, so a key maps to the same
-      // partition whichever client produced it (and kafkajs stops warning about its default).
+      // The Java client's murmur2 partitioner, so a key lands on the same partition whichever client produced it.
       createPartitioner: Partitioners.DefaultPartitioner,
-      idempotent: this.options.idempotent,
-      ...(this.options.idempotent ? { maxInFlightRequests: 1 } : {}),
+      idempotent: settings.idempotent,
+      ...(settings.idempotent ? { maxInFlightRequests: 1 } : {}),
       allowAutoTopicCreation: true,
-      retry: { retries: this.options.retries, initialRetryTime: 200, maxRetryTime: 5_000 },
+      retry: { retries, initialRetryTime: 200, maxRetryTime: 5_000 },
     });
   }
 
-  async connect(): Promise<void> {
-    try {
-      await this.producer.connect();
-    } catch (error) {
-      // The portable layer only disconnects an adapter that connected: release the sockets here.
-      await this.producer.disconnect().catch(() => undefined);
-      throw error;
-    }
+  /**
+   * kafkajs "connects" to a server that accepts TCP and never answers once its ApiVersions request
+   * timed out, so a metadata round trip proves the broker is there.
+   */
+  async connect(signal: AbortSignal): Promise<void> {
+    await Promise.race([Promise.all([this.producer.connect(), this.ping(signal)]), abortion(signal)]);
   }
 
   async disconnect(): Promise<void> {
@@ -125,82 +113,118 @@ export class KafkaDriver implements Driver {
     await Promise.allSettled([this.producer.disconnect(), admin?.then((client) => client.disconnect())]);
   }
 
-  async send(topic: string, records: readonly OutgoingRecord[]): Promise<void> {
-    await this.producer.send({
+  /** One kafkajs send, which is all or nothing: a failure is every record's. */
+  async send(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<SendResult[]> {
+    const { acks, compression, requestTimeout } = this.options;
+    const sent = this.producer.send({
       topic,
-      acks: this.options.acks,
-      compression: COMPRESSION_TYPES[this.options.compression],
-      timeout: this.options.requestTimeout,
+      acks,
+      compression: COMPRESSION[compression],
+      timeout: requestTimeout,
       messages: records.map((record) => ({
         key: record.key ?? null,
         value: record.body,
         headers: { ...record.headers },
       })),
     });
+    await Promise.race([sent, abortion(signal)]);
+    return records.map(() => SENT);
   }
 
-  async subscribe(topic: string, options: DriverSubscribeOptions, sink: RecordSink): Promise<DriverSubscription> {
-    const groupId = this.options.consumerGroupId(options.group, topic);
-    let member = this.members.get(groupId);
-    if (!member?.accepting) {
+  async openReceiver(topic: string, options: ReceiverOptions, signal: AbortSignal): Promise<Receiver<KafkaRecord>> {
+    const { sessionTimeout, heartbeatInterval, rebalanceTimeout, retries, consumerGroupId } = this.options;
+    const groupId = consumerGroupId(options.group, topic);
+    const key = `${groupId}\n${topic}`;
+    let member = this.members.get(key);
+    if (!member) {
+      const config = { groupId, sessionTimeout, heartbeatInterval, rebalanceTimeout, maxWaitTimeInMs: 1_000 };
+      // More patience than a request: a consumer that runs out of retries crashes, and core replaces it.
+      const retry = { retries: Math.max(retries, 5), initialRetryTime: 300, maxRetryTime: 5_000 };
       const created: GroupMember = new GroupMember(
-        { kafka: this.kafka, admin: () => this.admin(), options: this.options },
-        topic,
-        options,
-        () => {
-          if (this.members.get(groupId) === created) this.members.delete(groupId);
+        this.kafka,
+        { ...config, retry, allowAutoTopicCreation: true },
+        {
+          topic,
+          groupId,
+          fromBeginning: options.fromBeginning,
+          concurrency: options.maxUnsettled,
+          heartbeatInterval,
+          admin: () => this.admin(),
+          logger: this.logger,
+          onEnd: () => this.members.get(key) === created && this.members.delete(key),
         },
       );
-      this.members.set(groupId, created);
+      this.members.set(key, created);
       member = created;
     }
-    return member.attach(sink, options.onError);
+    const receiver = member.attach();
+    try {
+      await Promise.race([member.ready, abortion(signal)]);
+    } catch (error) {
+      void receiver.close().catch(() => undefined);
+      throw error;
+    }
+    return receiver;
   }
 
-  async createTopic(topic: string, options: CreateTopicOptions): Promise<void> {
-    const admin = await this.admin();
-    const created = await admin.createTopics({
+  async createTopic(topic: string, options: CreateTopicOptions, signal: AbortSignal): Promise<void> {
+    const admin = await Promise.race([this.admin(), abortion(signal)]);
+    const creating = admin.createTopics({
       topics: [{ topic, ...(options.partitions === undefined ? {} : { numPartitions: options.partitions }) }],
       waitForLeaders: true,
     });
+    const created = await Promise.race([creating, abortion(signal)]);
     if (!created) throw new EventportError('ALREADY_EXISTS', `topic "${topic}" already exists`);
   }
 
-  async deleteTopic(topic: string): Promise<void> {
-    const admin = await this.admin();
-    if (!(await admin.listTopics()).includes(topic)) {
+  async deleteTopic(topic: string, signal: AbortSignal): Promise<void> {
+    const admin = await Promise.race([this.admin(), abortion(signal)]);
+    if (!(await Promise.race([admin.listTopics(), abortion(signal)])).includes(topic)) {
       throw new EventportError('NOT_FOUND', `topic "${topic}" does not exist`);
     }
-    await admin.deleteTopics({ topics: [topic] });
+    await Promise.race([admin.deleteTopics({ topics: [topic] }), abortion(signal)]);
   }
 
-  async listTopics(): Promise<string[]> {
-    const admin = await this.admin();
+  async listTopics(signal: AbortSignal): Promise<string[]> {
+    const admin = await Promise.race([this.admin(), abortion(signal)]);
     // Internal topics (__consumer_offsets, __transaction_state) are the broker's, not the application's.
-    return (await admin.listTopics()).filter((topic) => !topic.startsWith('__')).sort();
+    return (await Promise.race([admin.listTopics(), abortion(signal)]))
+      .filter((topic) => !topic.startsWith('__'))
+      .sort();
   }
 
-  async ping(): Promise<void> {
-    await (await this.admin()).describeCluster();
+  async ping(signal: AbortSignal): Promise<void> {
+    const admin = this.admin();
+    const pinged = admin.then((client) => client.describeCluster());
+    try {
+      await Promise.race([pinged, abortion(signal)]);
+    } catch (error) {
+      // A client left half-connected (to a silent server) never recovers: the next call starts afresh.
+      if (this.adminClient === admin) this.adminClient = undefined;
+      void admin.then((client) => client.disconnect()).catch(() => undefined);
+      throw error;
+    }
   }
 
-  classifyError(error: unknown): Classification | undefined {
-    return classifyKafkaError(error);
+  classify(error: unknown): ErrorClassification {
+    return classifyKafkaError(error) ?? { code: 'INTERNAL', retryable: false };
   }
 
   native(): KafkaNative {
     return { kafka: this.kafka, producer: this.producer };
   }
 
-  /** One admin connection per adapter, opened on first use (group offsets, topic admin, health). */
+  /** One admin connection per driver, opened on first use (start offsets, topic admin, health). */
   private admin(): Promise<Admin> {
     this.adminClient ??= (async () => {
-      const admin = this.kafka.admin({ retry: { retries: this.options.retries } });
+      const { retries } = this.options;
+      const admin = this.kafka.admin({ retry: { retries, initialRetryTime: 200, maxRetryTime: 5_000 } });
       try {
         await admin.connect();
         return admin;
       } catch (error) {
         this.adminClient = undefined;
+        await admin.disconnect().catch(() => undefined);
         throw error;
       }
     })();

@@ -1,35 +1,29 @@
-import type { ErrorCode } from '@eventport/core';
+import { type ErrorClassification, EventportError, type Logger, redact } from '@eventport/core';
+import { type logCreator, logLevel } from 'kafkajs';
 
-export interface Classification {
-  code: ErrorCode;
-  retryable: boolean;
-}
+const CONNECTION: ErrorClassification = { code: 'CONNECTION', retryable: true };
+const TIMEOUT: ErrorClassification = { code: 'TIMEOUT', retryable: true };
+const INTERNAL: ErrorClassification = { code: 'INTERNAL', retryable: false };
 
-interface KafkaJsErrorShape {
-  name?: string;
-  type?: string;
-  retriable?: boolean;
-  cause?: unknown;
-  errors?: unknown[];
-}
-
-const BY_NAME: Readonly<Record<string, Classification>> = {
-  KafkaJSConnectionError: { code: 'CONNECTION', retryable: true },
-  KafkaJSConnectionClosedError: { code: 'CONNECTION', retryable: true },
-  KafkaJSBrokerNotFound: { code: 'CONNECTION', retryable: true },
-  KafkaJSMetadataNotLoaded: { code: 'CONNECTION', retryable: true },
-  KafkaJSTopicMetadataNotLoaded: { code: 'CONNECTION', retryable: true },
-  KafkaJSGroupCoordinatorNotFound: { code: 'CONNECTION', retryable: true },
-  KafkaJSRequestTimeoutError: { code: 'TIMEOUT', retryable: true },
-  KafkaJSTimeout: { code: 'TIMEOUT', retryable: true },
-  KafkaJSLockTimeout: { code: 'TIMEOUT', retryable: true },
+const BY_NAME: Readonly<Record<string, ErrorClassification>> = {
+  KafkaJSConnectionError: CONNECTION,
+  KafkaJSConnectionClosedError: CONNECTION,
+  KafkaJSBrokerNotFound: CONNECTION,
+  KafkaJSNoBrokerAvailableError: CONNECTION,
+  KafkaJSMetadataNotLoaded: CONNECTION,
+  KafkaJSTopicMetadataNotLoaded: CONNECTION,
+  KafkaJSGroupCoordinatorNotFound: CONNECTION,
+  KafkaJSRequestTimeoutError: TIMEOUT,
+  KafkaJSTimeout: TIMEOUT,
+  KafkaJSLockTimeout: TIMEOUT,
+  TimeoutError: TIMEOUT,
   KafkaJSSASLAuthenticationError: { code: 'PERMISSION_DENIED', retryable: false },
   KafkaJSServerDoesNotSupportApiKey: { code: 'UNSUPPORTED', retryable: false },
   KafkaJSNotImplemented: { code: 'UNSUPPORTED', retryable: false },
 };
 
 /** Kafka protocol error types (KafkaJSProtocolError.type) that mean more than "retry or fail". */
-const BY_PROTOCOL_TYPE: Readonly<Record<string, Classification>> = {
+const BY_PROTOCOL_TYPE: Readonly<Record<string, ErrorClassification>> = {
   TOPIC_AUTHORIZATION_FAILED: { code: 'PERMISSION_DENIED', retryable: false },
   GROUP_AUTHORIZATION_FAILED: { code: 'PERMISSION_DENIED', retryable: false },
   CLUSTER_AUTHORIZATION_FAILED: { code: 'PERMISSION_DENIED', retryable: false },
@@ -47,33 +41,89 @@ const BY_PROTOCOL_TYPE: Readonly<Record<string, Classification>> = {
   UNSUPPORTED_COMPRESSION_TYPE: { code: 'UNSUPPORTED', retryable: false },
   UNSUPPORTED_VERSION: { code: 'UNSUPPORTED', retryable: false },
   THROTTLING_QUOTA_EXCEEDED: { code: 'RESOURCE_EXHAUSTED', retryable: true },
-  REQUEST_TIMED_OUT: { code: 'TIMEOUT', retryable: true },
+  REQUEST_TIMED_OUT: TIMEOUT,
 };
 
-/**
- * Maps a kafkajs error to a portable code. Matched by `name` rather than `instanceof` so a second
- * copy of kafkajs in node_modules classifies the same. kafkajs wraps the last failure of its own
- * retries in KafkaJSNumberOfRetriesExceeded: the cause decides.
- */
-export function classifyKafkaError(error: unknown): Classification | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const shape = error as KafkaJsErrorShape;
-  if (shape.name === 'KafkaJSNumberOfRetriesExceeded') {
-    return classifyKafkaError(shape.cause) ?? { code: 'CONNECTION', retryable: true };
-  }
-  if (shape.name === 'KafkaJSAggregateError' && Array.isArray(shape.errors)) {
-    const parts = shape.errors.map(classifyKafkaError);
-    const permanent = parts.find((part) => part && !part.retryable);
-    return permanent ?? parts.find((part) => part !== undefined) ?? { code: 'INTERNAL', retryable: false };
-  }
-  const named = shape.name ? BY_NAME[shape.name] : undefined;
-  if (named) return named;
-  if (shape.type) {
-    const typed = BY_PROTOCOL_TYPE[shape.type];
-    if (typed) return typed;
-  }
-  if (typeof shape.name === 'string' && shape.name.startsWith('KafkaJS')) {
-    return shape.retriable ? { code: 'CONNECTION', retryable: true } : { code: 'INTERNAL', retryable: false };
-  }
-  return undefined;
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
+
+interface Shape {
+  name?: unknown;
+  type?: unknown;
+  code?: unknown;
+  retriable?: unknown;
+  cause?: unknown;
+  originalError?: unknown;
+  errors?: unknown;
 }
+
+/**
+ * Maps a kafkajs error to a portable code, matched by name (a second copy of kafkajs classifies the
+ * same). kafkajs wraps what its own retries gave up on in KafkaJSNumberOfRetriesExceeded, and that in
+ * KafkaJSNonRetriableError (`retriable: false`): the wrappers say nothing, the cause chain decides.
+ * A link flagged `retriable: true` (leader moves, NETWORK_EXCEPTION...) or an exhausted retry loop
+ * is a CONNECTION error that can succeed later.
+ */
+export function classifyKafkaError(error: unknown): ErrorClassification | undefined {
+  let retriable = false;
+  const seen = new Set<unknown>();
+  for (let link = error; typeof link === 'object' && link !== null && !seen.has(link) && seen.size < 10; ) {
+    seen.add(link);
+    if (link instanceof EventportError) return { code: link.code, retryable: link.retryable };
+    const shape = link as Shape;
+    const name = typeof shape.name === 'string' ? shape.name : '';
+    if (Array.isArray(shape.errors) && shape.errors.length > 0) {
+      const parts = shape.errors.map((part) => classifyKafkaError(part) ?? INTERNAL);
+      return parts.find((part) => !part.retryable) ?? (parts[0] as ErrorClassification);
+    }
+    const known = BY_NAME[name] ?? (typeof shape.type === 'string' ? BY_PROTOCOL_TYPE[shape.type] : undefined);
+    if (known) return known;
+    // kafkajs's own plain Error for a broker whose handshake never completed.
+    if (
+      typeof shape.code === 'string'
+        ? NETWORK_CODES.has(shape.code)
+        : link instanceof Error && link.message === 'Broker not connected'
+    )
+      return CONNECTION;
+    if (shape.retriable === true || name === 'KafkaJSNumberOfRetriesExceeded') retriable = true;
+    link = shape.cause ?? shape.originalError;
+  }
+  if (retriable) return CONNECTION;
+  const name = (error as Shape | null)?.name;
+  return typeof name === 'string' && name.startsWith('KafkaJS') ? INTERNAL : undefined;
+}
+
+const SECRET_FIELD = /sasl|password|secret|token|credential|ssl/i;
+
+/** Copies a log field, dropping every key (at any depth) that could carry credentials. */
+function scrub(value: unknown, mask: (text: string) => string, depth = 0): unknown {
+  if (typeof value === 'string') return mask(redact(value));
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth > 3) return '[object]';
+  if (Array.isArray(value)) return value.map((item) => scrub(item, mask, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([name]) => !SECRET_FIELD.test(name))
+      .map(([name, item]) => [name, scrub(item, mask, depth + 1)]),
+  );
+}
+
+/**
+ * kafkajs's log lines go to the adapter's logger one level down (it logs every refused reconnect as
+ * an error; what matters reaches the caller as a typed error). Credential fields are dropped and the
+ * password itself, should a line ever contain it, is masked.
+ */
+export function kafkaLogCreator(logger: Logger, password?: string): logCreator {
+  const mask = (text: string) => (password ? text.split(password).join('***') : text);
+  return () =>
+    ({ namespace, level, log }) => {
+      const { message, timestamp: _timestamp, stack: _stack, ...extra } = log;
+      const source = `kafkajs${namespace ? `:${namespace}` : ''}`;
+      const line = scrub({ source, ...extra }, mask) as Record<string, unknown>;
+      const text = scrub(String(message), mask) as string;
+      if (level === logLevel.ERROR) logger.warn(text, line);
+      else if (level === logLevel.WARN) logger.info(text, line);
+      else logger.debug(text, line);
+    };
+}
+
+export { logLevel as kafkaLogLevel };

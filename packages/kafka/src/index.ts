@@ -1,17 +1,31 @@
 import { type AdapterOptions, type BackendDefinition, createPortableAdapter, type EventAdapter } from '@eventport/core';
-import { KafkaDriver, type KafkaDriverOptions } from './driver.js';
-import type { KafkaOptions } from './options.js';
+import { KafkaDriver } from './driver.js';
+import { type KafkaOptions, kafkaConfig, type kafkaSchema } from './options.js';
 
-export { KAFKA_CAPABILITIES, KafkaDriver, type KafkaDriverOptions, type KafkaNative } from './driver.js';
+export { KAFKA_CAPABILITIES, KafkaDriver, type KafkaNative } from './driver.js';
 export { classifyKafkaError } from './errors.js';
-export type { KafkaCompression, KafkaOptions, SaslMechanism } from './options.js';
+export type { KafkaRecord } from './member.js';
+export {
+  type KafkaCompression,
+  type KafkaOptions,
+  type ResolvedKafkaOptions,
+  resolveKafkaOptions,
+  type SaslMechanism,
+} from './options.js';
 
-/** Options are validated here, before anything connects; env vars (KAFKA_SERVER...) fill what is not given. */
+/** Validated before anything connects; env vars (KAFKA_SERVER...) fill what the options leave out. */
 export function createKafkaAdapter(options: KafkaOptions & AdapterOptions = {}): EventAdapter {
-  const driverOptions: KafkaDriverOptions = options;
-  return createPortableAdapter(new KafkaDriver(driverOptions), options);
+  const { logger, codec, maxPayloadBytes, publishAttempts, deadlines, ...kafka } = options;
+  return createPortableAdapter(new KafkaDriver(kafka, logger), {
+    logger,
+    codec,
+    maxPayloadBytes,
+    publishAttempts,
+    deadlines,
+  });
 }
 
-export const backend: BackendDefinition<KafkaOptions> = {
+export const backend: BackendDefinition<typeof kafkaSchema> = {
+  ...kafkaConfig,
   create: (config, options) => createKafkaAdapter({ ...config, ...options }),
 };

@@ -1,106 +1,52 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { loadBackendConfig, parseOptions } from '@eventport/core';
+import { type BackendConfigSource, configFields, type Logger, loadBackendConfig } from '@eventport/core';
 import { z } from 'zod';
 
-export type KafkaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
-export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
-
-export interface KafkaOptions {
-  /** Bootstrap brokers, `host:port` each (array or comma-separated). Default: KAFKA_SERVER, else localhost:9092. */
-  brokers?: string[] | string;
-  /** Default: KAFKA_CLIENT_ID, else "eventport". */
-  clientId?: string;
-  /** `true` (KAFKA_SSL=1) for TLS with the system CAs, or Node TLS options (ca, cert, key, servername...). */
-  ssl?: boolean | TlsOptions;
-  /** Default: KAFKA_SASL_MECHANISM / KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD. */
-  saslMechanism?: SaslMechanism;
-  saslUsername?: string;
-  saslPassword?: string;
-  /** Producer acknowledgements: -1 (all in-sync replicas, default) or 1 (leader only). */
-  acks?: -1 | 1;
-  /** Idempotent producer: a retried send is written once per partition. Forces acks -1 and one request in flight. */
-  idempotent?: boolean;
-  /** Batch compression. gzip works out of the box; snappy/lz4/zstd need a codec registered in kafkajs's CompressionCodecs. */
-  compression?: KafkaCompression;
-  /** Consumer group session timeout: how soon the group notices a dead member. Default 10,000 ms. */
-  sessionTimeout?: number;
-  /** Default 1,000 ms; must be below sessionTimeout. */
-  heartbeatInterval?: number;
-  /** How long a rebalance waits for members to rejoin. Default 20,000 ms. */
-  rebalanceTimeout?: number;
-  /** How long subscribe() waits for the group join and partition assignment. Default 30,000 ms. */
-  subscribeTimeoutMs?: number;
-  /**
-   * createTopic / deleteTopic / listTopics through the kafkajs admin client. Default true (real Kafka);
-   * set false for brokers that cannot serve admin requests (librdkafka's mock cluster).
-   */
-  topicAdmin?: boolean;
-  /**
-   * The Kafka consumer group id of a subscription. Default `${group}.${topic}`: one Kafka group per
-   * eventport group and topic, because kafkajs cannot balance a group whose members subscribe to
-   * different topics (its leader assigns only the topics it subscribed to itself).
-   */
-  consumerGroupId?: (group: string, topic: string) => string;
-  /** Default 3,000 ms. */
-  connectionTimeout?: number;
-  /** Default 30,000 ms. */
-  requestTimeout?: number;
-  /**
-   * kafkajs's own retries per request. Kept low (default 2) because the portable layer retries a
-   * failed publish again (publishAttempts): the two multiply.
-   */
-  retries?: number;
-}
-
-export interface ResolvedKafkaOptions {
-  brokers: string[];
-  clientId: string;
-  ssl: boolean | TlsOptions;
-  sasl: { mechanism: SaslMechanism; username: string; password: string } | undefined;
-  acks: -1 | 1;
-  idempotent: boolean;
-  compression: KafkaCompression;
-  sessionTimeout: number;
-  heartbeatInterval: number;
-  rebalanceTimeout: number;
-  subscribeTimeoutMs: number;
-  topicAdmin: boolean;
-  consumerGroupId: (group: string, topic: string) => string;
-  connectionTimeout: number;
-  requestTimeout: number;
-  retries: number;
-}
-
 const positiveInteger = z.number().int().positive();
-const defaultConsumerGroupId = (group: string, topic: string) => `${group}.${topic}`;
 
 /**
- * Everything but brokers, clientId and ssl, which loadBackendConfig resolves (KAFKA_SERVER, KAFKA_CLIENT_ID,
- * KAFKA_SSL) and checks. The SASL fields come in from it too (KAFKA_SASL_*), so the rules between them see
- * env vars and options alike. No message carries an option's value: none can leak the SASL password.
+ * Every kafka setting in one strict schema (an unknown key fails, naming the closest valid one).
+ * Env vars feed the fields listed in `KAFKA_ENV`. No message carries a value: none can leak the password.
  */
-const KafkaOptionsSchema = z
-  .object({
+export const kafkaSchema = z
+  .strictObject({
+    /** Bootstrap brokers, `host:port` each (array or comma-separated). */
+    brokers: configFields.hostPorts.default(['localhost:9092']),
+    clientId: z.string().min(1).default('eventport'),
+    /** `true` (KAFKA_SSL=1) for TLS with the system CAs, or Node TLS options (ca, cert, key, servername...). */
+    ssl: z
+      .union([configFields.flag, z.custom<TlsOptions>((value) => typeof value === 'object' && value !== null)])
+      .default(false),
     saslMechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
     saslUsername: z.string().optional(),
     saslPassword: z.string().optional(),
+    /** Producer acknowledgements: -1 (all in-sync replicas) or 1 (leader only). */
     acks: z.literal([-1, 1]).default(-1),
+    /** Idempotent producer: a retried send is written once per partition. Needs acks -1; one request in flight. */
     idempotent: z.boolean().default(false),
+    /** gzip works out of the box; snappy/lz4/zstd need a codec registered in kafkajs's CompressionCodecs. */
     compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('none'),
+    /** How soon the group notices a dead member. */
     sessionTimeout: positiveInteger.default(10_000),
     heartbeatInterval: positiveInteger.default(1_000),
     rebalanceTimeout: positiveInteger.default(20_000),
-    subscribeTimeoutMs: positiveInteger.default(30_000),
+    /** createTopic / deleteTopic / listTopics via kafkajs admin; false for brokers that cannot serve it (librdkafka's mock). */
     topicAdmin: z.boolean().default(true),
-    // The default is a function itself, so it is returned by a factory (zod calls a function default).
+    /** The Kafka group id of a subscription: one per eventport group and topic (kafkajs cannot balance mixed topics). */
     consumerGroupId: z
       .custom<(group: string, topic: string) => string>(
         (value) => typeof value === 'function',
         'must be a function (group, topic) => string',
       )
-      .default(() => defaultConsumerGroupId),
+      .default(() => (group: string, topic: string) => `${group}.${topic}`),
+    /** TCP connect (and TLS), per attempt. */
     connectionTimeout: positiveInteger.default(3_000),
-    requestTimeout: positiveInteger.default(30_000),
+    /**
+     * One request (handshake, metadata, produce, commit). Below core's health deadline (5 s), so a
+     * broker that accepts and never answers fails health() and connect() by itself.
+     */
+    requestTimeout: positiveInteger.default(4_000),
+    /** kafkajs's own retries per request; core retries a failed publish again (publishAttempts), the two multiply. */
     retries: z.number().int().nonnegative().default(2),
   })
   .refine((options) => options.heartbeatInterval < options.sessionTimeout, {
@@ -124,34 +70,35 @@ const KafkaOptionsSchema = z
       message:
         'saslUsername/saslPassword need saslMechanism (KAFKA_SASL_MECHANISM: plain, scram-sha-256 or scram-sha-512)',
     },
-  )
-  .transform(
-    ({
-      saslMechanism,
-      saslUsername,
-      saslPassword,
-      ...options
-    }): Omit<ResolvedKafkaOptions, 'brokers' | 'clientId' | 'ssl'> => ({
-      ...options,
-      // Set exactly when saslMechanism is: the refinements above hold.
-      sasl:
-        saslMechanism && saslUsername && saslPassword !== undefined
-          ? { mechanism: saslMechanism, username: saslUsername, password: saslPassword }
-          : undefined,
-    }),
   );
 
-/** Applies env vars and defaults and rejects bad values before any connection opens. */
-export function resolveKafkaOptions(options: KafkaOptions, env: NodeJS.ProcessEnv = process.env): ResolvedKafkaOptions {
-  // Core's config takes ssl as a flag: TLS options mean "on". All the options, not { brokers: options.brokers,
-  // ... }: a field given as undefined would make an error from its env var name the option instead.
-  const tls = typeof options.ssl === 'object' && options.ssl !== null ? options.ssl : undefined;
-  const base = loadBackendConfig('kafka', tls ? { ...options, ssl: true } : { ...options }, env);
-  const { saslMechanism, saslUsername, saslPassword } = base;
-  return {
-    brokers: base.brokers,
-    clientId: base.clientId,
-    ssl: tls ?? base.ssl,
-    ...parseOptions(KafkaOptionsSchema, { ...options, saslMechanism, saslUsername, saslPassword }, 'kafka'),
-  };
+export type KafkaOptions = Omit<z.input<typeof kafkaSchema>, 'brokers' | 'ssl'> & {
+  brokers?: string[] | string;
+  ssl?: boolean | TlsOptions;
+};
+export type ResolvedKafkaOptions = z.output<typeof kafkaSchema>;
+export type KafkaCompression = ResolvedKafkaOptions['compression'];
+export type SaslMechanism = NonNullable<ResolvedKafkaOptions['saslMechanism']>;
+
+export const kafkaConfig: BackendConfigSource<typeof kafkaSchema> = {
+  name: 'kafka',
+  env: {
+    brokers: 'KAFKA_SERVER',
+    clientId: 'KAFKA_CLIENT_ID',
+    ssl: 'KAFKA_SSL',
+    saslMechanism: 'KAFKA_SASL_MECHANISM',
+    saslUsername: 'KAFKA_SASL_USERNAME',
+    saslPassword: 'KAFKA_SASL_PASSWORD',
+  },
+  schema: kafkaSchema,
+  announceDefaults: ['brokers'],
+};
+
+/** Env vars, then options, then defaults; INVALID_CONFIG before anything connects. */
+export function resolveKafkaOptions(
+  options: KafkaOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+  logger?: Logger,
+): ResolvedKafkaOptions {
+  return loadBackendConfig(kafkaConfig, { ...options }, env, logger);
 }

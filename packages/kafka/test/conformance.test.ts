@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createKafkaAdapter, KAFKA_CAPABILITIES } from '@eventport/kafka';
 import { runConformance } from '@eventport/testkit';
 import { restartMock, testBroker } from './broker';
@@ -17,6 +18,7 @@ if (!topicAdmin) {
 // Observed on the mock: a member joining after another one closed waits until the closed member's
 // session expires, so a shorter session keeps the close/re-subscribe cases quick.
 const sessionTimeout = broker.isMock ? 6_000 : 10_000;
+const wrongPassword = `wrong-${randomUUID()}`;
 
 runConformance({
   name: 'kafka',
@@ -24,6 +26,27 @@ runConformance({
   makeAdapter: (options) =>
     createKafkaAdapter({ brokers: broker.servers, topicAdmin, sessionTimeout, heartbeatInterval: 500, ...options }),
   ...(broker.control ? { restartBroker: () => restartMock(broker) } : {}),
+  makeSilentAdapter: ({ host, port }, options) =>
+    createKafkaAdapter({
+      brokers: [`${host}:${port}`],
+      topicAdmin,
+      sessionTimeout,
+      heartbeatInterval: 500,
+      ...options,
+    }),
+  // The mock refuses SASL ("does not support the requested API version"); real Kafka would refuse the password.
+  wrongCredential: {
+    secret: wrongPassword,
+    makeAdapter: (options) =>
+      createKafkaAdapter({
+        brokers: broker.servers,
+        topicAdmin,
+        saslMechanism: 'plain',
+        saslUsername: 'eventport',
+        saslPassword: wrongPassword,
+        ...options,
+      }),
+  },
   crashWorker: {
     env: { EVENT_TYPE: 'kafka', KAFKA_SERVER: broker.servers.join(',') },
     // A short session so the group drops the SIGKILLed member quickly and hands its partitions on.

@@ -107,3 +107,49 @@ test('nothing after a failing record is committed: a new member of the group get
   // Records before the poison one were committed and are not delivered again.
   expect(secondRound.strangers).toHaveLength(0);
 });
+
+test('a failing key holds back only itself: key A fails 3 times while 100 records of other keys on its partition are all handled', async () => {
+  const topic = topicFor('key-isolation');
+  // One partition, so every key shares it: the old per-partition key gates are gone, core retries A in place.
+  if (broker.control) await broker.control(`create ${topic} 1`);
+  else await adapter.createTopic(topic, { partitions: 1 });
+  const attemptsOfA: number[] = [];
+  const orderOfA: number[] = [];
+  const others = new Tally();
+  const partitions = new Set<unknown>();
+  let othersHandledBeforeA = -1;
+  const subscription = await adapter.subscribe<{ seq: number }>(
+    topic,
+    (message) => {
+      partitions.add(message.meta.partition);
+      if (message.key !== 'A') {
+        others.record(message.id);
+        return;
+      }
+      if (message.data.seq === 0) {
+        attemptsOfA.push(message.attempt);
+        if (message.attempt <= 3) throw new Error('planned failure of A');
+        othersHandledBeforeA = others.receivedUnique;
+      }
+      orderOfA.push(message.data.seq);
+    },
+    { group: 'isolation', concurrency: 8, fromBeginning: true, redeliveryDelayMs: () => 1_000 },
+  );
+  // A's second record comes before the others: a per-partition gate would hold them all behind it.
+  const sent = await adapter.publishBatch([
+    { topic, key: 'A', data: { seq: 0 } },
+    { topic, key: 'A', data: { seq: 1 } },
+    ...Array.from({ length: 100 }, (_, n) => ({ topic, key: `other-${n % 10}`, data: { seq: n } })),
+    { topic, key: 'A', data: { seq: 2 } },
+  ]);
+  others.expect(sent.filter((message) => message.key !== 'A').map((message) => message.id));
+  expect(await others.waitForAll(30_000)).toBe(true);
+  expect(await eventually(() => orderOfA.length === 3, 30_000)).toBe(true);
+  await subscription.close();
+  expect(partitions).toEqual(new Set([0]));
+  expect(attemptsOfA).toEqual([1, 2, 3, 4]);
+  // All 100 were handled while A was still failing; A's later records waited for it.
+  expect(othersHandledBeforeA).toBe(100);
+  expect(orderOfA).toEqual([0, 1, 2]);
+  expect(others.duplicates).toBe(0);
+});
