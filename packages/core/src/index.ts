@@ -91,6 +91,13 @@ export { OffsetLog } from './portable/offset-log.js';
 export { PushBuffer } from './portable/push-buffer.js';
 export { messageStream } from './portable/stream.js';
 export { defaultRedeliveryDelayMs } from './portable/subscribe-options.js';
+export {
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  type ShutdownHandle,
+  type ShutdownOptions,
+  type ShutdownResult,
+  shutdownOnSignals,
+} from './shutdown.js';
 export { formatIssues, type StandardSchemaV1 } from './standard-schema.js';
 export { backoffDelay, pause } from './timing.js';
 export { closestName, formatZodError, numericOption, parseOptions, rejectUnknownKeys } from './validation.js';
