@@ -30,12 +30,15 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'memory,redis-streams' },
     messages: { type: 'string' },
     rounds: { type: 'string', default: '3' },
+    stores: { type: 'string', default: 'memory,redis,postgres' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('overhead.ts [--backend memory,redis-streams] [--messages N] [--rounds 3] [--out file.json]');
+  console.log(
+    'overhead.ts [--backend memory,redis-streams] [--stores memory,redis,postgres] [--messages N] [--rounds 3] [--out file.json]',
+  );
   process.exit(0);
 }
 const BACKENDS = (values.backend ?? '').split(',').filter(Boolean);
@@ -53,12 +56,15 @@ interface Pair {
   /** The handler without the inbox, and what the inbox wraps. */
   effect: 'none' | 'pg-row';
 }
-const PAIRS: Pair[] = [
-  { label: 'no-op handler', store: 'memory', effect: 'none' },
-  { label: 'no-op handler', store: 'redis', effect: 'none' },
-  { label: 'no-op handler', store: 'postgres', effect: 'none' },
-  { label: 'handler writes a row', store: 'postgres', effect: 'pg-row' },
-];
+const STORES = new Set((values.stores ?? '').split(',').filter(Boolean));
+const PAIRS: Pair[] = (
+  [
+    { label: 'no-op handler', store: 'memory', effect: 'none' },
+    { label: 'no-op handler', store: 'redis', effect: 'none' },
+    { label: 'no-op handler', store: 'postgres', effect: 'none' },
+    { label: 'handler writes a row', store: 'postgres', effect: 'pg-row' },
+  ] as const
+).filter((pair) => STORES.has(pair.store));
 
 interface Run {
   msgPerSec: number;
