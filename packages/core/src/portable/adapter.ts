@@ -38,8 +38,9 @@ export interface AdapterOptions {
   /** Rejects larger encoded bodies on publish; capped by the backend's own limit. */
   maxPayloadBytes?: number;
   /**
-   * Attempts for a record whose send fails with a retryable error (connection, timeout, throttling),
-   * within `deadlines.publishMs`. Default 5.
+   * Attempts for a record whose send fails with a retryable error (connection, timeout, throttling).
+   * Default: as many as fit in `deadlines.publishMs`, so an outage shorter than that rejects nothing,
+   * and a longer one rejects with the broker's code before the deadline.
    */
   publishAttempts?: number;
   /** Deadlines per kind of call; see DEFAULT_DEADLINES. */
@@ -81,6 +82,9 @@ export function splitAdapterOptions<O extends object>(
 
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 
+/** Time left for one more send before the publish deadline, below which a publish gives up instead. */
+const SEND_GRACE_MS = 1_000;
+
 /** Turns a broker driver into the EventAdapter users see. */
 export function createPortableAdapter(driver: Driver, options: AdapterOptions = {}): EventAdapter {
   return new PortableAdapter(driver, options);
@@ -111,7 +115,7 @@ class PortableAdapter implements EventAdapter {
       options.maxPayloadBytes ?? Number.POSITIVE_INFINITY,
       driver.capabilities.maxPayloadBytes,
     );
-    this.publishAttempts = Math.max(1, options.publishAttempts ?? 5);
+    this.publishAttempts = Math.max(1, options.publishAttempts ?? Number.POSITIVE_INFINITY);
     this.deadlines = { ...DEFAULT_DEADLINES, ...options.deadlines };
     this.source = options.cloudEvents?.source ?? process.env.EVENTPORT_SOURCE ?? `urn:eventport:${hostname()}`;
     this.typeOf = options.cloudEvents?.type ?? ((topic) => topic);
@@ -185,7 +189,8 @@ class PortableAdapter implements EventAdapter {
     }
     const sent = withDeadline(this.deadlines.publishMs, `publishing to ${this.backend}`, async (signal) => {
       await this.connect();
-      await Promise.all([...byTopic].map(([topic, records]) => this.sendAll(topic, records, signal)));
+      const giveUpAt = Date.now() + this.deadlines.publishMs;
+      await Promise.all([...byTopic].map(([topic, records]) => this.sendAll(topic, records, signal, giveUpAt)));
     }).catch((error: unknown) => {
       throw this.wrap(error, `publish of ${messages.length} message(s) failed`);
     });
@@ -202,7 +207,12 @@ class PortableAdapter implements EventAdapter {
    * Sends `records`, then again only those that failed retryably, with backoff, until all are
    * accepted, one fails for good, the attempts are used up, or the publish deadline aborts `signal`.
    */
-  private async sendAll(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<void> {
+  private async sendAll(
+    topic: string,
+    records: readonly OutgoingRecord[],
+    signal: AbortSignal,
+    giveUpAt: number,
+  ): Promise<void> {
     let remaining = records;
     for (let attempt = 1; ; attempt++) {
       let failed: Array<{ record: OutgoingRecord; error: unknown }>;
@@ -221,14 +231,17 @@ class PortableAdapter implements EventAdapter {
       if (failed.length === 0) return;
       const first = failed[0]?.error;
       const retryable = failed.every(({ error }) => this.classify(error).retryable);
-      if (!retryable || attempt >= this.publishAttempts || signal.aborted) {
+      const delay = backoffDelay(attempt, 100, 2_000);
+      // Give up with the broker's own error rather than run into the deadline's bare TIMEOUT.
+      const outOfTime = Date.now() + delay + SEND_GRACE_MS >= giveUpAt;
+      if (!retryable || attempt >= this.publishAttempts || signal.aborted || outOfTime) {
         throw this.wrap(
           first,
           `${failed.length} of ${records.length} record(s) to "${topic}" failed after ${attempt} attempt(s)`,
         );
       }
       remaining = failed.map(({ record }) => record);
-      await pause(backoffDelay(attempt, 100, 5_000), signal);
+      await pause(delay, signal);
     }
   }
 
