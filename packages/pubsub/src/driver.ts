@@ -80,13 +80,8 @@ export class PubSubDriver implements Driver {
     );
     if (missing.length === 0 || !this.config.autoCreateTopics) return results;
     await untilAborted(signal, this.ensureTopic(topic));
-    const again = await untilAborted(
-      signal,
-      this.publishEach(
-        topic,
-        missing.map((n) => records[n] as OutgoingRecord),
-      ),
-    );
+    const retried = missing.map((n) => records[n] as OutgoingRecord);
+    const again = await untilAborted(signal, this.publishEach(topic, retried));
     missing.forEach((n, i) => {
       results[n] = again[i] as SendResult;
     });

@@ -274,6 +274,35 @@ describe('pubsub against the emulator', () => {
     expect(metadata.labels).toEqual({ 'created-by': 'eventport' });
   });
 
+  test('flow control: a receiver holds at most maxUnsettled unsettled records; settling lets the next ones in', async () => {
+    const driver = new PubSubDriver(resolvePubSubOptions({ projectId, emulatorHost }));
+    await driver.connect(AbortSignal.timeout(10_000));
+    const topic = topicFor('window');
+    const receiver = await driver.openReceiver(
+      topic,
+      { group: 'g', fromBeginning: false, maxUnsettled: 5 },
+      AbortSignal.timeout(30_000),
+    );
+    const records = Array.from({ length: 40 }, (_, n) => ({ headers: { n: String(n) }, body: Buffer.from('{}') }));
+    const results = await driver.send(topic, records, AbortSignal.timeout(30_000));
+    expect(results.every((result) => result.ok)).toBe(true);
+    const drain = async (ms: number) => {
+      const got: PubSubRecord[] = [];
+      const until = Date.now() + ms;
+      while (Date.now() < until) got.push(...(await receiver.receive(100, AbortSignal.timeout(200))));
+      return got;
+    };
+    const first = await drain(2_000);
+    expect(first).toHaveLength(5);
+    await receiver.settle(first, [], AbortSignal.timeout(10_000));
+    const second = await drain(2_000);
+    expect(second).toHaveLength(5);
+    expect(new Set([...first, ...second].map((record) => record.id)).size).toBe(10);
+    await receiver.settle(second, [], AbortSignal.timeout(10_000));
+    await receiver.close();
+    await driver.disconnect();
+  });
+
   test('deleteTopic removes the subscriptions eventport created and leaves foreign ones', async () => {
     const topic = topicFor('delete');
     const adapter = open();
