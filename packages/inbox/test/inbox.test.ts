@@ -205,6 +205,35 @@ describe('withInbox', () => {
     expect(String(errors[0])).toMatch(/two inboxes wrap the same handler/);
   });
 
+  it('refuses to publish a dead letter of the message it is handling (withDeadLetters above it), so it stays unrecorded', async () => {
+    const store = new MemoryInboxStore();
+    const adapter = withInbox(memory(), { store, logger: silentLogger });
+    const topic = uniqueTopic('backstop');
+    const errors: unknown[] = [];
+    await adapter.subscribe(
+      topic,
+      async (message) => {
+        // What withDeadLetters above withInbox does once its retries are exhausted.
+        await adapter
+          .publish({
+            topic: `${topic}.dlq`,
+            id: message.id,
+            headers: { 'dlq-reason': 'exhausted' },
+            data: message.data,
+          })
+          .catch((error: unknown) => errors.push(error));
+        throw new Error('handler failed');
+      },
+      { group: 'g', redeliveryDelayMs: () => 1_000 },
+    );
+    const { id } = await adapter.publish({ topic, data: 1 });
+    expect(await eventually(() => errors.length === 1, 5_000)).toBe(true);
+    expect(String(errors[0])).toMatch(/withDeadLetters is stacked above withInbox/);
+    expect(store.has('g', id)).toBe(false);
+    // Other publishes from a handler are untouched.
+    await expect(adapter.publish({ topic: `${topic}.next`, data: 2 })).resolves.toMatchObject({ data: 2 });
+  });
+
   it('consume() is refused: the stream settles outside any inbox transaction', () => {
     const adapter = withInbox(memory(), { store: new MemoryInboxStore(), logger: silentLogger });
     expect(() => adapter.consume('anything')).toThrow(/use subscribe\(\)/);
