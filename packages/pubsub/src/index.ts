@@ -1,4 +1,10 @@
-import { type AdapterOptions, type BackendDefinition, createPortableAdapter, type EventAdapter } from '@eventport/core';
+import {
+  type AdapterOptions,
+  type BackendDefinition,
+  createPortableAdapter,
+  type EventAdapter,
+  splitAdapterOptions,
+} from '@eventport/core';
 import { PubSubDriver } from './driver.js';
 import { PUBSUB_ENV, type PubSubOptions, pubsubSchema, resolvePubSubOptions } from './options.js';
 
@@ -17,8 +23,6 @@ export {
 } from './options.js';
 export { PubSubReceiver, type PubSubRecord } from './receiver.js';
 
-const PORTABLE_KEYS = ['logger', 'codec', 'maxPayloadBytes', 'publishAttempts', 'deadlines'] as const;
-
 /** `EVENT_TYPE=pubsub`: GCP_PROJECT_ID, GCP_CREDENTIALS_PATH and PUBSUB_EMULATOR_HOST feed one strict schema. */
 export const backend: BackendDefinition<typeof pubsubSchema> = {
   name: 'pubsub',
@@ -32,10 +36,6 @@ export const backend: BackendDefinition<typeof pubsubSchema> = {
  * `adapter.native()` is the PubSub client.
  */
 export function createPubSubAdapter(options: Partial<PubSubOptions> & AdapterOptions): EventAdapter {
-  const portable: Record<string, unknown> = {};
-  const driver: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) {
-    ((PORTABLE_KEYS as readonly string[]).includes(key) ? portable : driver)[key] = value;
-  }
-  return createPortableAdapter(new PubSubDriver(resolvePubSubOptions(driver)), portable as AdapterOptions);
+  const { adapterOptions, driverOptions } = splitAdapterOptions(options);
+  return createPortableAdapter(new PubSubDriver(resolvePubSubOptions(driverOptions)), adapterOptions);
 }
