@@ -36,6 +36,7 @@ export function applyLocalBrokerDefaults(env: NodeJS.ProcessEnv = process.env): 
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
+    KINESIS_CHECKPOINT_URL: 'redis://127.0.0.1:6379',
     NATS_URL: 'nats://127.0.0.1:4222',
   };
   for (const [name, value] of Object.entries(defaults)) {
