@@ -538,6 +538,15 @@ describe('the first Ctrl-C (or SIGTERM) stops every command', () => {
     expect(Date.now() - sent).toBeLessThan(4_000);
   });
 
+  test('tail | head: once the reader is gone (EPIPE), tail stops as after Ctrl-C and exits 0', async () => {
+    const tailing = launch(['tail', 'cli.pipe', '--from-beginning', '-f', '%i'], {
+      seed: { topic: 'cli.pipe', live: { count: 200, everyMs: 20 } },
+    });
+    await waitFor(() => tailing.lines.length >= 3);
+    tailing.child.stdout?.destroy();
+    expect(await tailing.exited).toBe(0);
+  });
+
   test('tail on memory: Ctrl-C acks what was printed and exits 130', async () => {
     const tailing = launch(['tail', 'cli.ctrl-c', '--from-beginning', '-f', '%i'], {
       seed: { topic: 'cli.ctrl-c', messages: [{ id: 'a' }, { id: 'b' }] },
