@@ -260,7 +260,8 @@ describe('withSpy itself', () => {
   test('the same spy passes under node --test (node:test and node:assert)', async () => {
     const hook = path.resolve(__dirname, 'support/register-ts.js');
     const file = path.resolve(__dirname, 'fixtures/spy.node-test.ts');
-    const { stdout } = await run(process.execPath, ['-r', hook, '--test', file], {
+    // TAP explicitly: from Node 23 the default reporter is "spec".
+    const { stdout } = await run(process.execPath, ['-r', hook, '--test', '--test-reporter=tap', file], {
       env: { ...process.env, NODE_OPTIONS: '' },
     }).catch((error: { stdout?: string; stderr?: string }) => {
       throw new Error(`node --test failed:\n${error.stdout ?? ''}\n${error.stderr ?? ''}`);
