@@ -3,7 +3,7 @@ import type { DeadLetter } from '@eventport/dlq';
 import pc from 'picocolors';
 
 /** What tail prints: a published message, plus what the delivery adds when it was received. */
-export type PrintableMessage = EventMessage & { attempt?: number; group?: string; meta?: BackendMeta };
+export type PrintableMessage = EventMessage & { source?: string; attempt?: number; group?: string; meta?: BackendMeta };
 
 /** JSON-safe data: a Buffer payload becomes { base64 }. */
 function printableData(data: unknown): unknown {
@@ -16,6 +16,8 @@ export function messageJson(message: PrintableMessage): Record<string, unknown> 
     id: message.id,
     topic: message.topic,
     key: message.key,
+    type: message.type,
+    source: message.source,
     headers: message.headers,
     timestamp: message.timestamp,
     data: printableData(message.data),

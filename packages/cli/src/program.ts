@@ -460,6 +460,7 @@ function publishedJson(message: EventMessage): Record<string, unknown> {
     id: message.id,
     topic: message.topic,
     key: message.key,
+    type: message.type,
     headers: message.headers,
     timestamp: message.timestamp,
   };

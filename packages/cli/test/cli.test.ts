@@ -271,7 +271,7 @@ describe('connection settings: --url, -X, --config, EVENTPORT_CONFIG', () => {
 
 describe("tail on memory (the broker seeded inside the binary's process)", () => {
   const topic = 'cli.tail';
-  const seeded = {
+  const seeded: Seed = {
     topic,
     messages: [
       {
@@ -281,7 +281,12 @@ describe("tail on memory (the broker seeded inside the binary's process)", () =>
         headers: { 'x-from': 'seed' },
         timestamp: Date.parse('2020-01-01T00:00:00Z'),
       },
-      { id: 'm2', data: 'plain text', timestamp: Date.parse('2020-01-02T00:00:00Z') },
+      {
+        id: 'm2',
+        data: 'plain text',
+        headers: { 'ce-type': 'note.written', 'ce-source': 'urn:test:seed' },
+        timestamp: Date.parse('2020-01-02T00:00:00Z'),
+      },
       { id: 'm3', data: [1, 2], key: 'k3', timestamp: Date.now() - 60_000 },
     ],
   };
@@ -307,6 +312,8 @@ describe("tail on memory (the broker seeded inside the binary's process)", () =>
     });
     expect(lines[0].group).toMatch(/^eventport-tail-\d+-/);
     expect(lines[2].meta).toEqual({ offset: 2 });
+    // CloudEvents type and source are fields, not headers.
+    expect(lines[1]).toMatchObject({ type: 'note.written', source: 'urn:test:seed', headers: {} });
     // Not a TTY and no --stats: nothing but the data on stdout, no reports on stderr.
     expect(result.stderr).not.toMatch(/received/);
   });
@@ -588,6 +595,8 @@ describe.each([
       attempt: 1,
       group: 'cli-tail',
     });
+    // The CloudEvents type defaults to the topic.
+    expect(received[0].type).toBe(topic);
     // The broker position of each delivery.
     expect(Object.keys(received[0].meta ?? {}).length).toBeGreaterThan(0);
     // Acked: the same group sees nothing more.

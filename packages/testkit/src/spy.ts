@@ -27,6 +27,8 @@ export interface SpiedPublish<T = unknown> extends EventMessage<T> {
 
 /** A delivery and how its handler ended. */
 export interface SpiedDelivery<T = unknown> extends EventMessage<T> {
+  /** CloudEvents source of the producer, when it set one. */
+  source?: string;
   group: string;
   attempt: number;
   meta: BackendMeta;
@@ -215,6 +217,8 @@ export class SpyAdapter extends ForwardingAdapter {
         topic: message.topic,
         data: message.data,
         ...(message.key === undefined ? {} : { key: message.key }),
+        ...(message.type === undefined ? {} : { type: message.type }),
+        ...(message.source === undefined ? {} : { source: message.source }),
         headers: { ...message.headers },
         timestamp: message.timestamp,
         group: message.group,
