@@ -61,11 +61,17 @@ export type SendResult = { ok: true } | { ok: false; error: unknown };
 
 export const SENT: SendResult = Object.freeze({ ok: true });
 
-/** What goes over the wire: reserved headers (ce-id, ce-time, content-type) already set by core. */
+/** What goes over the wire: reserved headers (the CloudEvents attributes, content-type) already set by core. */
 export interface OutgoingRecord {
   key?: string;
   headers: Headers;
   body: Buffer;
+  /**
+   * The same on every retry of one publish call, different on the next call, even with the same
+   * message id (a dead-letter replay). For brokers that drop re-sent duplicates (JetStream's
+   * Nats-Msg-Id): de-duplicate on this, never on the message id, or a replay would vanish.
+   */
+  dedupeId: string;
 }
 
 /**
@@ -118,8 +124,13 @@ export interface Receiver<R extends IncomingRecord = IncomingRecord> {
    * then, which on a broker that holds a key while its record is out keeps that key blocked.
    */
   defer?(records: readonly R[], delayMs: number, signal: AbortSignal): Promise<void>;
-  /** Optional: tell the broker records are still being worked on (extend their ack deadline). */
+  /**
+   * Optional: tell the broker records are still being worked on (extend their ack deadline). Core
+   * calls it every `extendEveryMs` for the records whose handlers are running.
+   */
   extend?(records: readonly R[], signal: AbortSignal): Promise<void>;
+  /** How often `extend` is called; required with `extend`. Below the broker's ack deadline, with margin. */
+  readonly extendEveryMs?: number;
   /** Stop receiving and release the member. Records still unsettled go back to the broker. */
   close(): Promise<void>;
 }

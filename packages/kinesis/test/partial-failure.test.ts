@@ -111,7 +111,11 @@ test('the driver returns one result per record: rejected entries fail alone, wit
   const stream = `partial-driver-${run}`;
   const { client, calls } = flakyClient((id) => id === 'r3' || id === 'r7');
   const driver = new KinesisDriver(kinesisSchema.parse({ client }));
-  const records = Array.from({ length: 10 }, (_, n) => ({ headers: { 'ce-id': `r${n}` }, body: Buffer.from(`${n}`) }));
+  const records = Array.from({ length: 10 }, (_, n) => ({
+    headers: { 'ce-id': `r${n}` },
+    body: Buffer.from(`${n}`),
+    dedupeId: `r${n}`,
+  }));
   const results = await driver.send(stream, records, AbortSignal.timeout(30_000));
   expect(calls).toHaveLength(1); // no retry inside the driver
   expect(results.map((result) => result.ok)).toEqual(records.map((_, n) => n !== 3 && n !== 7));

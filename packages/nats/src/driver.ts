@@ -1,5 +1,5 @@
 import type * as ep from '@eventport/core';
-import { abortion, EventportError, PushBuffer, pause, RESERVED_HEADERS, SENT } from '@eventport/core';
+import { abortion, EventportError, PushBuffer, pause, SENT } from '@eventport/core';
 import type * as JS from '@nats-io/jetstream';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type NodeConnectionOptions, nanos } from '@nats-io/transport-node';
@@ -61,7 +61,8 @@ export class NatsDriver implements ep.Driver {
       records.map(async (record): Promise<ep.SendResult> => {
         try {
           // Nats-Msg-Id: a record sent again (a retry after a lost PubAck) is stored once.
-          const options = { msgID: record.headers[RESERVED_HEADERS.id], headers: encodeHeaders(record), timeout };
+          // The publish call's id, not the message id: a re-publish on purpose (a dead-letter replay) must not be dropped.
+          const options = { msgID: record.dedupeId, headers: encodeHeaders(record), timeout };
           await Promise.race([js.publish(topic, record.body, options), stop]);
           return SENT;
         } catch (error) {
@@ -98,7 +99,13 @@ export class NatsDriver implements ep.Driver {
     });
     const found = info.config.description;
     if (found !== description) throw new EventportError('CONFLICT', `consumer ${durable} of ${stream} is ${found}`);
-    return new NatsReceiver({ consumer: await js.consumers.get(stream, durable), nc, limit: options.maxUnsettled });
+    const extendEveryMs = Math.floor(this.options.ackWaitMs / 3);
+    return new NatsReceiver({
+      consumer: await js.consumers.get(stream, durable),
+      nc,
+      limit: options.maxUnsettled,
+      extendEveryMs,
+    });
   }
 
   /** Idempotent: JetStream creates a stream only where none with that name exists. */
@@ -151,7 +158,14 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
   private closed = false;
   private expires = 0;
 
-  constructor(private readonly at: { consumer: JS.Consumer; nc: NatsConnection; limit: number }) {}
+  /** A third of the ack wait: a running handler's messages are marked in progress well before they time out. */
+  readonly extendEveryMs: number;
+
+  constructor(
+    private readonly at: { consumer: JS.Consumer; nc: NatsConnection; limit: number; extendEveryMs: number },
+  ) {
+    this.extendEveryMs = at.extendEveryMs;
+  }
 
   async receive(max: number, signal: AbortSignal): Promise<NatsRecord[]> {
     this.pull();

@@ -314,21 +314,34 @@ describe('on the shared server', () => {
     expect(fresh.timesReceived(old.id)).toBe(0);
   });
 
-  test('the same message id twice within the duplicate window is stored once (Nats-Msg-Id)', async () => {
+  test('a send retried within the duplicate window is stored once; the same message id published again (a replay) is stored again', async () => {
     const topic = topicFor('dedupe');
     created.push(topic);
-    const id = `dedupe-${run}`;
-    await adapter.publish({ topic, id, data: 1 });
-    await adapter.publish({ topic, id, data: 2 });
+    const driver = createNatsDriver({ url });
+    await driver.connect(AbortSignal.timeout(10_000));
+    try {
+      // What core does when a send's answer is lost: the same record, the same dedupeId, sent again.
+      const record = {
+        headers: { [RESERVED_HEADERS.id]: `dedupe-${run}` },
+        body: Buffer.from('1'),
+        dedupeId: randomUUID(),
+      };
+      await driver.send(topic, [record], AbortSignal.timeout(10_000));
+      await driver.send(topic, [record], AbortSignal.timeout(10_000));
+    } finally {
+      await driver.disconnect();
+    }
+    // A dead-letter replay keeps the message id but is a new publish: it must not vanish.
+    await adapter.publish({ topic, id: `dedupe-${run}`, data: 2 });
     const received: unknown[] = [];
     const subscription = await adapter.subscribe(topic, (message) => void received.push(message.data), {
       group: 'dedupe',
       fromBeginning: true,
     });
-    expect(await eventually(() => received.length > 0, 20_000)).toBe(true);
+    expect(await eventually(() => received.length >= 2, 20_000)).toBe(true);
     await sleep(500);
     await subscription.close();
-    expect(received).toEqual([1]);
+    expect(received).toEqual([1, 2]);
   });
 
   test('a topic whose stream someone deleted is created again by the next publish', async () => {
@@ -393,7 +406,11 @@ describe('on the shared server', () => {
       const options = { group: 'slow', fromBeginning: true, maxUnsettled: 8 };
       const receiver = await driver.openReceiver(topic, options, AbortSignal.timeout(5_000));
       const competitor = await other.openReceiver(topic, options, AbortSignal.timeout(5_000));
-      const record = { headers: { [RESERVED_HEADERS.id]: randomUUID() }, body: Buffer.from('slow') };
+      const record = {
+        headers: { [RESERVED_HEADERS.id]: randomUUID() },
+        body: Buffer.from('slow'),
+        dedupeId: randomUUID(),
+      };
       const [sent] = await driver.send(topic, [record], AbortSignal.timeout(5_000));
       expect(sent?.ok).toBe(true);
       let got = await receiver.receive(1, AbortSignal.timeout(5_000));

@@ -283,7 +283,11 @@ describe('pubsub against the emulator', () => {
       { group: 'g', fromBeginning: false, maxUnsettled: 5 },
       AbortSignal.timeout(30_000),
     );
-    const records = Array.from({ length: 40 }, (_, n) => ({ headers: { n: String(n) }, body: Buffer.from('{}') }));
+    const records = Array.from({ length: 40 }, (_, n) => ({
+      headers: { n: String(n) },
+      body: Buffer.from('{}'),
+      dedupeId: String(n),
+    }));
     const results = await driver.send(topic, records, AbortSignal.timeout(30_000));
     expect(results.every((result) => result.ok)).toBe(true);
     const drain = async (ms: number) => {

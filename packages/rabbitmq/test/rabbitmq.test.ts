@@ -697,7 +697,11 @@ describe('driver contract', () => {
     await channel.bindQueue(queue, topic, '#');
     const driver = createRabbitMqDriver({ url: RABBITMQ_URL }, quietLogger());
     try {
-      const records = [1, 2, 3].map((n) => ({ headers: { n: String(n) }, body: Buffer.from(String(n)) }));
+      const records = [1, 2, 3].map((n) => ({
+        headers: { n: String(n) },
+        body: Buffer.from(String(n)),
+        dedupeId: String(n),
+      }));
       const results = await driver.send(topic, records, AbortSignal.timeout(10_000));
       expect(results.map((result) => result.ok)).toEqual([true, false, false]);
       for (const result of results) {
@@ -716,7 +720,11 @@ describe('driver contract', () => {
     const options = { group: 'g', fromBeginning: false, maxUnsettled: 10 };
     try {
       const receiver = await driver.openReceiver(topic, options, AbortSignal.timeout(10_000));
-      const records = [1, 2, 3].map((n) => ({ headers: { 'ce-id': `lost-${n}` }, body: Buffer.from(String(n)) }));
+      const records = [1, 2, 3].map((n) => ({
+        headers: { 'ce-id': `lost-${n}` },
+        body: Buffer.from(String(n)),
+        dedupeId: `lost-${n}`,
+      }));
       await driver.send(topic, records, AbortSignal.timeout(10_000));
       const got = [];
       while (got.length < 3) got.push(...(await receiver.receive(10, AbortSignal.timeout(5_000))));

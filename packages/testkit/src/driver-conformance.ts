@@ -61,6 +61,7 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
     Array.from({ length: count }, (_, n) => ({
       headers: { [RESERVED_HEADERS.id]: randomUUID(), n: String(n) },
       body: Buffer.from(JSON.stringify({ n })),
+      dedupeId: randomUUID(),
       ...(keyed ? { key: `k${n}` } : {}),
     }));
   const send = async (target: Driver, topic: string, batch: OutgoingRecord[]) => {

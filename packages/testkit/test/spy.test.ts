@@ -124,7 +124,11 @@ describe('withSpy records', () => {
     // No hook: recorded, and left with the broker as it would be without the spy (so it comes back).
     await spy.subscribe('spy.raw', () => undefined, { redeliveryDelayMs: () => 10 });
     await new MemoryDriver({ broker }).send('spy.raw', [
-      { headers: { 'ce-id': 'raw-1', 'content-type': 'application/json' }, body: Buffer.from('{not json') },
+      {
+        headers: { 'ce-id': 'raw-1', 'content-type': 'application/json' },
+        body: Buffer.from('{not json'),
+        dedupeId: 'raw-1',
+      },
     ]);
     await expect(spy.waitForInvalid('raw-1')).resolves.toMatchObject({ attempt: 1 });
     await expect(spy.waitForInvalid((delivery) => delivery.attempt === 2)).resolves.toMatchObject({ topic: 'spy.raw' });

@@ -103,6 +103,9 @@ class PortableAdapter implements EventAdapter {
   private readonly publishAttempts: number;
   private readonly deadlines: Deadlines;
   private readonly source: string;
+  /** Cheaper than a uuid per message: unique per adapter instance and call. */
+  private readonly dedupePrefix = randomUUID();
+  private dedupeSequence = 0;
   private readonly typeOf: (topic: string) => string;
 
   constructor(
@@ -371,9 +374,14 @@ class PortableAdapter implements EventAdapter {
     wire[RESERVED_HEADERS.type] = type;
     wire[RESERVED_HEADERS.time] = new Date(timestamp).toISOString();
     wire[RESERVED_HEADERS.contentType] = encoded.contentType;
-    const record: OutgoingRecord = { headers: wire, body: encoded.body };
+    const record: OutgoingRecord = { headers: wire, body: encoded.body, dedupeId: this.nextDedupeId() };
     if (input.key !== undefined) record.key = input.key;
     return { message, record };
+  }
+
+  private nextDedupeId(): string {
+    this.dedupeSequence += 1;
+    return `${this.dedupePrefix}-${this.dedupeSequence}`;
   }
 
   private decode<T>(topic: string, record: IncomingRecord, attempt: number): DecodedMessage<T> {

@@ -76,6 +76,9 @@ export class Consumer<T> implements Subscription {
   private readonly slots: Semaphore;
   private readonly keyQueues = new Map<string, Held[]>();
   private readonly running = new Set<Promise<void>>();
+  /** Records whose handler is running now: what `extend` keeps alive on the broker. */
+  private readonly handling = new Set<Held>();
+  private extendTimer: NodeJS.Timeout | undefined;
   private readonly members = new Set<Member>();
   private readonly localCounts = new Map<string, number>();
   private readonly stopController = new AbortController();
@@ -126,6 +129,31 @@ export class Consumer<T> implements Subscription {
   async start(): Promise<void> {
     this.current = await this.openMember();
     this.loop = this.receiveLoop();
+    const every = this.current.receiver.extendEveryMs;
+    if (this.current.receiver.extend && every) {
+      this.extendTimer = setInterval(() => this.extendRunning(), every);
+      this.extendTimer.unref();
+    }
+  }
+
+  /** Long handlers keep their records: the broker is told they are still being worked on. */
+  private extendRunning(): void {
+    const byMember = new Map<Member, IncomingRecord[]>();
+    for (const held of this.handling) {
+      if (held.settled || held.member.retired) continue;
+      byMember.set(held.member, [...(byMember.get(held.member) ?? []), held.record]);
+    }
+    const { deadlines, driver } = this.context;
+    for (const [member, records] of byMember) {
+      const extend = member.receiver.extend as NonNullable<Receiver['extend']>;
+      void withDeadline(
+        deadlines.settleMs,
+        `extending ${records.length} record(s) of "${this.topic}" (${driver.backend})`,
+        (signal) => extend.call(member.receiver, records, signal),
+      ).catch((error: unknown) =>
+        this.options.onError(this.context.wrap(error, `extending records of "${this.topic}" failed`)),
+      );
+    }
   }
 
   close(): Promise<void> {
@@ -285,10 +313,13 @@ export class Consumer<T> implements Subscription {
       decided ??= this.fail(held, options?.delayMs ?? this.options.redeliveryDelayMs(held.attempt));
       return decided;
     };
+    this.handling.add(held);
     try {
       await runInMessageContext(message, () => this.handler(message));
+      this.handling.delete(held);
       decided ??= this.succeed(held);
     } catch (error) {
+      this.handling.delete(held);
       if (decided) return { decided };
       if (error instanceof InvalidMessageError) return { decided: this.routeInvalid(error, held) };
       this.context.logger.debug('handler failed; message will be redelivered', {
@@ -535,6 +566,7 @@ export class Consumer<T> implements Subscription {
 
   private async drainAndClose(): Promise<void> {
     this.stopController.abort(new EventportError('CLOSED', `the subscription to "${this.topic}" was closed`));
+    clearInterval(this.extendTimer);
     this.wake();
     try {
       await this.loop;
