@@ -1,8 +1,9 @@
 /**
- * Serves Prometheus metrics of an instrumented adapter on http://127.0.0.1:9464/metrics while a
+ * Serves Prometheus metrics of an instrumented adapter on http://127.0.0.1:9464/metrics (and the
+ * Kubernetes probes /healthz, liveness, and /readyz, readiness) while a
  * producer publishes a few orders and a consumer handles them (one handler failure included, to show
  * a nack). Memory backend by default; set EVENT_TYPE (and that backend's env vars) for another.
- * `--smoke`: publish, scrape /metrics once, print the eventport lines and exit (used to check the example).
+ * `--smoke`: publish, scrape /metrics and the probes once, print what they answered and exit (used to check the example).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,8 +33,16 @@ async function main(): Promise<void> {
   );
 
   const server = createServer((request, response) => {
+    if (request.url === '/healthz' || request.url === '/readyz') {
+      // Liveness: the broker answers; readiness: and no subscription is reconnecting. Both answer within the health deadline.
+      void adapter.health().then((health) => {
+        const up = request.url === '/readyz' ? health.ready : health.ok;
+        response.writeHead(up ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health));
+      });
+      return;
+    }
     if (request.url !== '/metrics') {
-      response.writeHead(404).end('try /metrics\n');
+      response.writeHead(404).end('try /metrics, /healthz or /readyz\n');
       return;
     }
     register
@@ -71,6 +80,10 @@ async function main(): Promise<void> {
         .join('\n'),
     );
     console.log(JSON.stringify(adapter.getMetrics()));
+    for (const probe of ['/healthz', '/readyz']) {
+      const answer = await fetch(`http://127.0.0.1:${listening}${probe}`);
+      console.log(`${probe} ${answer.status} ${await answer.text()}`);
+    }
     await shutdown();
     return;
   }
