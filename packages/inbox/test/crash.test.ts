@@ -27,8 +27,11 @@ jest.setTimeout(420_000);
 const MESSAGES = 1_000;
 const KILL_AFTER = 300;
 const CONCURRENCY = 8;
-/** Between the inbox's COMMIT and the ack: the window in which a SIGKILL makes the broker redeliver handled messages. */
-const ACK_DELAY_MS = 20;
+/**
+ * Between the inbox's COMMIT and the ack: the window in which a SIGKILL makes the broker deliver a
+ * handled message again. The test kills a consumer the moment it reports a commit, inside this window.
+ */
+const ACK_DELAY_MS = 50;
 
 interface Restartable {
   /** Broker settings for this scenario's processes (redis-streams: a private, persistent Redis). */
@@ -261,8 +264,8 @@ async function runProcesses(backend: Backend, scenario: 'crash' | 'competing'): 
       effectsTable: tables.effectsTable,
       ackDelayMs: ACK_DELAY_MS,
     };
-    const victim = consumers.start('A', task, env);
-    const survivor = scenario === 'competing' ? consumers.start('B', task, env) : undefined;
+    consumers.start('A', task, env);
+    if (scenario === 'competing') consumers.start('B', task, env);
     const handledAtLeast = async (count: number) => {
       const reached = await until(() => {
         for (const each of consumers.processes) consumers.assertAlive(each);
@@ -285,9 +288,11 @@ async function runProcesses(backend: Backend, scenario: 'crash' | 'competing'): 
       await handledAtLeast(KILL_AFTER);
       if (scenario === 'competing') note.push('no broker restart for this backend');
     }
-    await consumers.kill(victim);
-    note.push(`A SIGKILLed at ${(await tables.count()).distinct} rows (A handled ${victim.done})`);
-    const finisher = survivor ?? consumers.start('B', task, env);
+    const killed = await consumers.killAtNextCommit();
+    note.push(
+      `${killed.name} SIGKILLed after a commit, at ${(await tables.count()).distinct} rows (it handled ${killed.done})`,
+    );
+    const finisher = consumers.processes.find((each) => each !== killed) ?? consumers.start('B', task, env);
     // Every message applied, then quiet for longer than the backend takes to redeliver.
     const complete = await until(async () => {
       consumers.assertAlive(finisher);

@@ -26,6 +26,7 @@ export class Consumers {
   duplicatesDropped = 0;
   lastDeliveryAt = Date.now();
   private readonly stderrTail: string[] = [];
+  private killArmed: ((victim: ConsumerProcess) => void) | undefined;
 
   start(name: string, task: Omit<ConsumerTask, 'worker'>, env: Record<string, string>): ConsumerProcess {
     const child = spawn(process.execPath, ['-r', REGISTER_TS, CONSUMER], {
@@ -47,6 +48,13 @@ export class Consumers {
         this.lastDeliveryAt = Date.now();
       } else if (kind === 'done') {
         consumer.done++;
+        if (this.killArmed) {
+          // Right after its COMMIT and before its ack: the message it just committed must come again.
+          child.kill('SIGKILL');
+          const armed = this.killArmed;
+          this.killArmed = undefined;
+          armed(consumer);
+        }
       } else if (kind === 'duplicate') {
         this.duplicatesDropped++;
       }
@@ -73,6 +81,24 @@ export class Consumers {
     if (consumer.child.exitCode !== null) {
       throw new Error(`consumer ${consumer.name} exited with code ${consumer.child.exitCode}:\n${this.diagnostics}`);
     }
+  }
+
+  /**
+   * SIGKILLs whichever consumer reports its next commit, the moment it does (the line handler runs
+   * while that consumer waits before acking), and resolves with it once it is gone.
+   */
+  async killAtNextCommit(timeoutMs = 60_000): Promise<ConsumerProcess> {
+    let timer: NodeJS.Timeout | undefined;
+    const victim = await new Promise<ConsumerProcess>((resolve, reject) => {
+      this.killArmed = resolve;
+      timer = setTimeout(() => {
+        this.killArmed = undefined;
+        reject(new Error(`no consumer committed a message within ${timeoutMs} ms:\n${this.diagnostics}`));
+      }, timeoutMs);
+    });
+    clearTimeout(timer);
+    await victim.exited;
+    return victim;
   }
 
   async kill(consumer: ConsumerProcess): Promise<void> {
