@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 status=0
 for dir in packages/*/; do
   name=$(node -p "require('./${dir}package.json').name")
-  if ! out=$(npx publint --strict "$dir" 2>&1); then echo "$out"; status=1; fi
-  # --no-emoji keeps the table readable in CI logs; "cjs-resolves-to-esm" cannot happen here (all CommonJS).
-  if ! out=$(npx attw --pack "$dir" --format ascii --no-color 2>&1); then echo "$out"; status=1; fi
-  echo "check-packages: $name $([ $status -eq 0 ] && echo ok || echo FAILED)"
+  verdict=ok
+  if ! out=$(npx publint --strict "$dir" 2>&1); then echo "$out"; verdict=FAILED; fi
+  if ! out=$(npx attw --pack "$dir" --format ascii --no-color 2>&1); then echo "$out"; verdict=FAILED; fi
+  [ "$verdict" = ok ] || status=1
+  echo "check-packages: $name $verdict"
 done
 exit $status
