@@ -1,60 +1,31 @@
-import { type ErrorClassification, EventportError, type Logger, redact } from '@eventport/core';
+import { type ErrorClassification, type ErrorCode, EventportError, type Logger, redact } from '@eventport/core';
 import { type logCreator, logLevel } from 'kafkajs';
 
-const CONNECTION: ErrorClassification = { code: 'CONNECTION', retryable: true };
-const TIMEOUT: ErrorClassification = { code: 'TIMEOUT', retryable: true };
-const INTERNAL: ErrorClassification = { code: 'INTERNAL', retryable: false };
-
-const BY_NAME: Readonly<Record<string, ErrorClassification>> = {
-  KafkaJSConnectionError: CONNECTION,
-  KafkaJSConnectionClosedError: CONNECTION,
-  KafkaJSBrokerNotFound: CONNECTION,
-  KafkaJSNoBrokerAvailableError: CONNECTION,
-  KafkaJSMetadataNotLoaded: CONNECTION,
-  KafkaJSTopicMetadataNotLoaded: CONNECTION,
-  KafkaJSGroupCoordinatorNotFound: CONNECTION,
-  KafkaJSRequestTimeoutError: TIMEOUT,
-  KafkaJSTimeout: TIMEOUT,
-  KafkaJSLockTimeout: TIMEOUT,
-  TimeoutError: TIMEOUT,
-  KafkaJSSASLAuthenticationError: { code: 'PERMISSION_DENIED', retryable: false },
-  KafkaJSServerDoesNotSupportApiKey: { code: 'UNSUPPORTED', retryable: false },
-  KafkaJSNotImplemented: { code: 'UNSUPPORTED', retryable: false },
-};
-
-/** Kafka protocol error types (KafkaJSProtocolError.type) that mean more than "retry or fail". */
-const BY_PROTOCOL_TYPE: Readonly<Record<string, ErrorClassification>> = {
-  TOPIC_AUTHORIZATION_FAILED: { code: 'PERMISSION_DENIED', retryable: false },
-  GROUP_AUTHORIZATION_FAILED: { code: 'PERMISSION_DENIED', retryable: false },
-  CLUSTER_AUTHORIZATION_FAILED: { code: 'PERMISSION_DENIED', retryable: false },
-  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: { code: 'PERMISSION_DENIED', retryable: false },
-  SASL_AUTHENTICATION_FAILED: { code: 'PERMISSION_DENIED', retryable: false },
-  TOPIC_ALREADY_EXISTS: { code: 'ALREADY_EXISTS', retryable: false },
-  UNKNOWN_TOPIC_OR_PARTITION: { code: 'NOT_FOUND', retryable: false },
-  GROUP_ID_NOT_FOUND: { code: 'NOT_FOUND', retryable: false },
-  MESSAGE_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', retryable: false },
-  RECORD_LIST_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', retryable: false },
-  INVALID_TOPIC_EXCEPTION: { code: 'INVALID_ARGUMENT', retryable: false },
-  INVALID_PARTITIONS: { code: 'INVALID_ARGUMENT', retryable: false },
-  INVALID_REPLICATION_FACTOR: { code: 'INVALID_ARGUMENT', retryable: false },
-  POLICY_VIOLATION: { code: 'INVALID_ARGUMENT', retryable: false },
-  UNSUPPORTED_COMPRESSION_TYPE: { code: 'UNSUPPORTED', retryable: false },
-  UNSUPPORTED_VERSION: { code: 'UNSUPPORTED', retryable: false },
-  THROTTLING_QUOTA_EXCEEDED: { code: 'RESOURCE_EXHAUSTED', retryable: true },
-  REQUEST_TIMED_OUT: TIMEOUT,
-};
-
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
-
-interface Shape {
-  name?: unknown;
-  type?: unknown;
-  code?: unknown;
-  retriable?: unknown;
-  cause?: unknown;
-  originalError?: unknown;
-  errors?: unknown;
+// kafkajs error names and Kafka protocol error types (KafkaJSProtocolError.type) that mean more than "retry or fail".
+const KNOWN = new Map<string, ErrorCode>();
+for (const [code, names] of [
+  ['CONNECTION', 'KafkaJSConnectionError KafkaJSConnectionClosedError KafkaJSBrokerNotFound'],
+  ['CONNECTION', 'KafkaJSNoBrokerAvailableError KafkaJSMetadataNotLoaded KafkaJSTopicMetadataNotLoaded'],
+  ['CONNECTION', 'KafkaJSGroupCoordinatorNotFound'],
+  ['TIMEOUT', 'KafkaJSRequestTimeoutError KafkaJSTimeout KafkaJSLockTimeout TimeoutError REQUEST_TIMED_OUT'],
+  ['PERMISSION_DENIED', 'KafkaJSSASLAuthenticationError SASL_AUTHENTICATION_FAILED TOPIC_AUTHORIZATION_FAILED'],
+  ['PERMISSION_DENIED', 'GROUP_AUTHORIZATION_FAILED CLUSTER_AUTHORIZATION_FAILED'],
+  ['PERMISSION_DENIED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'],
+  ['UNSUPPORTED', 'KafkaJSServerDoesNotSupportApiKey KafkaJSNotImplemented UNSUPPORTED_VERSION'],
+  ['UNSUPPORTED', 'UNSUPPORTED_COMPRESSION_TYPE'],
+  ['INVALID_ARGUMENT', 'INVALID_TOPIC_EXCEPTION INVALID_PARTITIONS INVALID_REPLICATION_FACTOR POLICY_VIOLATION'],
+  ['NOT_FOUND', 'UNKNOWN_TOPIC_OR_PARTITION GROUP_ID_NOT_FOUND'],
+  ['ALREADY_EXISTS', 'TOPIC_ALREADY_EXISTS'],
+  ['PAYLOAD_TOO_LARGE', 'MESSAGE_TOO_LARGE RECORD_LIST_TOO_LARGE'],
+  ['RESOURCE_EXHAUSTED', 'THROTTLING_QUOTA_EXCEEDED'],
+] as const) {
+  for (const name of names.split(' ')) KNOWN.set(name, code);
 }
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
+const classified = (code: ErrorCode): ErrorClassification => ({
+  code,
+  retryable: code === 'CONNECTION' || code === 'TIMEOUT' || code === 'RESOURCE_EXHAUSTED',
+});
 
 /**
  * Maps a kafkajs error to a portable code, matched by name (a second copy of kafkajs classifies the
@@ -69,27 +40,30 @@ export function classifyKafkaError(error: unknown): ErrorClassification | undefi
   for (let link = error; typeof link === 'object' && link !== null && !seen.has(link) && seen.size < 10; ) {
     seen.add(link);
     if (link instanceof EventportError) return { code: link.code, retryable: link.retryable };
-    const shape = link as Shape;
-    const name = typeof shape.name === 'string' ? shape.name : '';
-    if (Array.isArray(shape.errors) && shape.errors.length > 0) {
-      const parts = shape.errors.map((part) => classifyKafkaError(part) ?? INTERNAL);
+    const {
+      name,
+      type,
+      code,
+      message,
+      retriable: flag,
+      cause,
+      originalError,
+      errors,
+    } = link as Record<string, unknown>;
+    if (Array.isArray(errors) && errors.length > 0) {
+      const parts = errors.map((part) => classifyKafkaError(part) ?? classified('INTERNAL'));
       return parts.find((part) => !part.retryable) ?? (parts[0] as ErrorClassification);
     }
-    const known = BY_NAME[name] ?? (typeof shape.type === 'string' ? BY_PROTOCOL_TYPE[shape.type] : undefined);
-    if (known) return known;
-    // kafkajs's own plain Error for a broker whose handshake never completed.
-    if (
-      typeof shape.code === 'string'
-        ? NETWORK_CODES.has(shape.code)
-        : link instanceof Error && link.message === 'Broker not connected'
-    )
-      return CONNECTION;
-    if (shape.retriable === true || name === 'KafkaJSNumberOfRetriesExceeded') retriable = true;
-    link = shape.cause ?? shape.originalError;
+    const known = KNOWN.get(String(name)) ?? KNOWN.get(String(type));
+    if (known) return classified(known);
+    // A socket error, or kafkajs's plain Error for a broker whose handshake never completed.
+    if (NETWORK_CODES.has(String(code)) || message === 'Broker not connected') return classified('CONNECTION');
+    if (flag === true || name === 'KafkaJSNumberOfRetriesExceeded') retriable = true;
+    link = cause ?? originalError;
   }
-  if (retriable) return CONNECTION;
-  const name = (error as Shape | null)?.name;
-  return typeof name === 'string' && name.startsWith('KafkaJS') ? INTERNAL : undefined;
+  if (retriable) return classified('CONNECTION');
+  const name = (error as Record<string, unknown> | null)?.name;
+  return typeof name === 'string' && name.startsWith('KafkaJS') ? classified('INTERNAL') : undefined;
 }
 
 const SECRET_FIELD = /sasl|password|secret|token|credential|ssl/i;

@@ -16,13 +16,8 @@ export {
 /** Validated before anything connects; env vars (KAFKA_SERVER...) fill what the options leave out. */
 export function createKafkaAdapter(options: KafkaOptions & AdapterOptions = {}): EventAdapter {
   const { logger, codec, maxPayloadBytes, publishAttempts, deadlines, ...kafka } = options;
-  return createPortableAdapter(new KafkaDriver(kafka, logger), {
-    logger,
-    codec,
-    maxPayloadBytes,
-    publishAttempts,
-    deadlines,
-  });
+  const portable: AdapterOptions = { logger, codec, maxPayloadBytes, publishAttempts, deadlines };
+  return createPortableAdapter(new KafkaDriver(kafka, logger), portable);
 }
 
 export const backend: BackendDefinition<typeof kafkaSchema> = {

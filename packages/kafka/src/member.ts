@@ -8,7 +8,8 @@ import {
   pause,
   type Receiver,
 } from '@eventport/core';
-import type { Admin, Consumer, ConsumerConfig, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { ResolvedKafkaOptions } from './options.js';
 
 export interface KafkaRecord extends IncomingRecord {
   partition: number;
@@ -22,7 +23,6 @@ export interface MemberSettings {
   groupId: string;
   fromBeginning: boolean;
   concurrency: number;
-  heartbeatInterval: number;
   admin: () => Promise<Admin>;
   logger: Logger;
   /** Called once the member stopped, so the next openReceiver starts a new one. */
@@ -42,41 +42,58 @@ export class GroupMember {
   readonly ready: Promise<void>;
   private readonly consumer: Consumer;
   private readonly buffer = new PushBuffer<KafkaRecord>();
-  private readonly logs = new Map<number, OffsetLog<KafkaRecord>>();
+  private logs = new Map<number, OffsetLog<KafkaRecord>>();
   private readonly waiting = new Set<() => void>();
   private generation = 0;
   private receivers = 0;
-  private pinning: Promise<void> | undefined;
+  /** Partitions of the last join whose start offsets are still to be made to exist on the broker. */
+  private unpinned: number[] | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
     kafka: Kafka,
-    config: ConsumerConfig,
+    private readonly options: ResolvedKafkaOptions,
     private readonly settings: MemberSettings,
   ) {
-    const { topic, fromBeginning, concurrency, logger } = settings;
-    // kafkajs would restart a crashed consumer itself; core replaces the receiver instead (one backoff policy).
-    const consumer = kafka.consumer({ ...config, retry: { ...config.retry, restartOnFailure: async () => false } });
-    this.consumer = consumer;
-    let started: { resolve: () => void; reject: (error: unknown) => void } | undefined;
-    this.ready = new Promise<void>((resolve, reject) => {
-      started = { resolve, reject };
+    const { topic, groupId, fromBeginning, concurrency, logger } = settings;
+    const { sessionTimeout, heartbeatInterval, rebalanceTimeout, retries } = options;
+    const consumer = kafka.consumer({
+      ...{ groupId, sessionTimeout, heartbeatInterval, rebalanceTimeout, maxWaitTimeInMs: 1_000 },
+      allowAutoTopicCreation: true,
+      // Patient (a consumer out of retries crashes), and never restarted by kafkajs: core replaces the receiver.
+      retry: {
+        retries: Math.max(retries, 5),
+        initialRetryTime: 300,
+        maxRetryTime: 5_000,
+        restartOnFailure: async () => false,
+      },
     });
-    this.ready.catch(() => undefined);
-    const { resolve, reject } = started as NonNullable<typeof started>;
+    this.consumer = consumer;
+    const started: { resolve?: () => void; reject?: (error: unknown) => void } = {};
+    this.ready = new Promise<void>((resolve, reject) => Object.assign(started, { resolve, reject }));
+    const { resolve, reject } = started as Required<typeof started>;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       // kafkajs's disconnect() does not stop a join in progress: stop the member now.
       if (this.closing) return void consumer.disconnect().catch(() => undefined);
       this.generation += 1;
-      for (const log of this.logs.values()) log.reset();
       const assigned = payload.memberAssignment[topic] ?? [];
-      const pinned = fromBeginning || assigned.length === 0 ? Promise.resolve() : this.pin(assigned);
-      pinned.catch((error: unknown) => logger.warn('kafka: start offsets not committed', this.fields(error)));
-      this.pinning ??= pinned;
-      if (assigned.length === 0) pinned.then(resolve, reject);
+      for (const log of this.logs.values()) log.reset();
+      this.logs = new Map(assigned.map((partition) => [partition, this.newLog(partition)]));
+      this.unpinned = fromBeginning ? [] : assigned;
+      if (assigned.length === 0) resolve();
     });
-    // The first fetch after the join: kafkajs knows its start offsets.
-    consumer.on(consumer.events.FETCH, () => this.pinning?.then(resolve, reject));
+    // The first fetch after a join: kafkajs is running (a commit before that is silently dropped) and
+    // has resolved its start offsets. The first join's pin decides when openReceiver resolves.
+    consumer.on(consumer.events.FETCH, () => {
+      const assigned = this.unpinned;
+      this.unpinned = undefined;
+      if (assigned === undefined) return;
+      const pinned = assigned.length === 0 ? Promise.resolve() : this.pin(assigned);
+      pinned.then(resolve, (error: unknown) => {
+        reject(error);
+        logger.warn('kafka: start offsets not committed', this.fields(error));
+      });
+    });
     // kafkajs gave up on this member and left the group: receive throws, core opens a new receiver.
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       reject(payload.error);
@@ -94,6 +111,7 @@ export class GroupMember {
         eachBatch: (batch) => this.onBatch(batch),
       });
     })().catch(reject);
+    // A member that never got going leaves at once (not awaited: a silent broker must not hold up the failure).
     this.ready.catch(() => this.close().catch(() => undefined));
   }
 
@@ -160,8 +178,8 @@ export class GroupMember {
     const { generation } = this;
     const halted = () => this.closing !== undefined || generation !== this.generation || !isRunning() || isStale();
     const last = batch.messages[batch.messages.length - 1];
-    if (last === undefined || halted()) return;
-    const log = this.logFor(batch.partition);
+    const log = this.logs.get(batch.partition);
+    if (last === undefined || log === undefined || halted()) return;
     const records = batch.messages.map((message) => this.toRecord(batch.partition, message, generation));
     for (const record of records) log.track(record);
     let taken = false;
@@ -172,7 +190,7 @@ export class GroupMember {
     const tick = new AbortController();
     try {
       while (!taken) {
-        await Promise.race([pushed, pause(this.settings.heartbeatInterval, tick.signal)]);
+        await Promise.race([pushed, pause(this.options.heartbeatInterval, tick.signal)]);
         // No longer ours: what is still queued is dropped as stale, the next owner reads it again.
         if (!taken && halted()) return;
         // A heartbeat that reports a rebalance throws: kafkajs rejoins the group.
@@ -184,19 +202,13 @@ export class GroupMember {
     if (!halted()) resolveOffset(last.offset);
   }
 
-  private logFor(partition: number): OffsetLog<KafkaRecord> {
+  private newLog(partition: number): OffsetLog<KafkaRecord> {
     const { topic, logger } = this.settings;
-    let log = this.logs.get(partition);
-    if (!log) {
-      log = new OffsetLog<KafkaRecord>(
-        (record) =>
-          this.consumer.commitOffsets([{ topic, partition, offset: (BigInt(record.offset) + 1n).toString() }]),
-        // Not lost: a later commit covers it, or the partition's next owner reads it again.
-        (error) => logger.warn('kafka: offset commit failed', this.fields(error)),
-      );
-      this.logs.set(partition, log);
-    }
-    return log;
+    return new OffsetLog<KafkaRecord>(
+      (record) => this.consumer.commitOffsets([{ topic, partition, offset: (BigInt(record.offset) + 1n).toString() }]),
+      // Not lost: a later commit covers it, or the partition's next owner reads it again.
+      (error) => logger.warn('kafka: offset commit failed', this.fields(error)),
+    );
   }
 
   /**

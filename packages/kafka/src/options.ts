@@ -1,52 +1,57 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { type BackendConfigSource, configFields, type Logger, loadBackendConfig } from '@eventport/core';
+import { CompressionCodecs, CompressionTypes } from 'kafkajs';
 import { z } from 'zod';
 
-const positiveInteger = z.number().int().positive();
+const positive = z.number().int().positive();
+
+export const COMPRESSION = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+} as const;
+
+/** kafkajs ships gzip only; the other codecs are stubs that throw until an application registers one. */
+function codecRegistered(compression: keyof typeof COMPRESSION): boolean {
+  try {
+    if (compression !== 'none') (CompressionCodecs as Record<number, () => unknown>)[COMPRESSION[compression]]?.();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
- * Every kafka setting in one strict schema (an unknown key fails, naming the closest valid one).
- * Env vars feed the fields listed in `KAFKA_ENV`. No message carries a value: none can leak the password.
+ * Every kafka setting in one strict schema (an unknown key fails, naming the closest valid one); see
+ * the README for each. No message carries a value: none can leak the password.
  */
 export const kafkaSchema = z
   .strictObject({
-    /** Bootstrap brokers, `host:port` each (array or comma-separated). */
     brokers: configFields.hostPorts.default(['localhost:9092']),
     clientId: z.string().min(1).default('eventport'),
-    /** `true` (KAFKA_SSL=1) for TLS with the system CAs, or Node TLS options (ca, cert, key, servername...). */
     ssl: z
       .union([configFields.flag, z.custom<TlsOptions>((value) => typeof value === 'object' && value !== null)])
       .default(false),
     saslMechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
     saslUsername: z.string().optional(),
     saslPassword: z.string().optional(),
-    /** Producer acknowledgements: -1 (all in-sync replicas) or 1 (leader only). */
     acks: z.literal([-1, 1]).default(-1),
-    /** Idempotent producer: a retried send is written once per partition. Needs acks -1; one request in flight. */
     idempotent: z.boolean().default(false),
-    /** gzip works out of the box; snappy/lz4/zstd need a codec registered in kafkajs's CompressionCodecs. */
     compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('none'),
-    /** How soon the group notices a dead member. */
-    sessionTimeout: positiveInteger.default(10_000),
-    heartbeatInterval: positiveInteger.default(1_000),
-    rebalanceTimeout: positiveInteger.default(20_000),
-    /** createTopic / deleteTopic / listTopics via kafkajs admin; false for brokers that cannot serve it (librdkafka's mock). */
+    sessionTimeout: positive.default(10_000),
+    heartbeatInterval: positive.default(1_000),
+    rebalanceTimeout: positive.default(20_000),
     topicAdmin: z.boolean().default(true),
-    /** The Kafka group id of a subscription: one per eventport group and topic (kafkajs cannot balance mixed topics). */
     consumerGroupId: z
-      .custom<(group: string, topic: string) => string>(
-        (value) => typeof value === 'function',
-        'must be a function (group, topic) => string',
-      )
+      .custom<(group: string, topic: string) => string>((value) => typeof value === 'function', {
+        message: 'must be a function (group, topic) => string',
+      })
       .default(() => (group: string, topic: string) => `${group}.${topic}`),
-    /** TCP connect (and TLS), per attempt. */
-    connectionTimeout: positiveInteger.default(3_000),
-    /**
-     * One request (handshake, metadata, produce, commit). Below core's health deadline (5 s), so a
-     * broker that accepts and never answers fails health() and connect() by itself.
-     */
-    requestTimeout: positiveInteger.default(4_000),
-    /** kafkajs's own retries per request; core retries a failed publish again (publishAttempts), the two multiply. */
+    connectionTimeout: positive.default(3_000),
+    // Below core's 5 s health deadline: a broker that accepts and never answers fails health() on its own.
+    requestTimeout: positive.default(4_000),
     retries: z.number().int().nonnegative().default(2),
   })
   .refine((options) => options.heartbeatInterval < options.sessionTimeout, {
@@ -54,6 +59,11 @@ export const kafkaSchema = z
     message: 'must be below sessionTimeout',
   })
   .refine((options) => !options.idempotent || options.acks === -1, { path: ['idempotent'], message: 'needs acks -1' })
+  .refine((options) => codecRegistered(options.compression), {
+    path: ['compression'],
+    message:
+      'needs a codec registered in kafkajs first (CompressionCodecs[CompressionTypes.X] = ..., e.g. kafkajs-snappy)',
+  })
   .refine(
     (options) => options.saslMechanism === undefined || (!!options.saslUsername && options.saslPassword !== undefined),
     {
@@ -73,7 +83,9 @@ export const kafkaSchema = z
   );
 
 export type KafkaOptions = Omit<z.input<typeof kafkaSchema>, 'brokers' | 'ssl'> & {
+  /** Bootstrap brokers, `host:port` each (array or comma-separated). */
   brokers?: string[] | string;
+  /** `true` for TLS with the system CAs, or Node TLS options (ca, cert, key, servername...). */
   ssl?: boolean | TlsOptions;
 };
 export type ResolvedKafkaOptions = z.output<typeof kafkaSchema>;
@@ -94,7 +106,7 @@ export const kafkaConfig: BackendConfigSource<typeof kafkaSchema> = {
   announceDefaults: ['brokers'],
 };
 
-/** Env vars, then options, then defaults; INVALID_CONFIG before anything connects. */
+/** Defaults < env vars < options; INVALID_CONFIG before anything connects. */
 export function resolveKafkaOptions(
   options: KafkaOptions = {},
   env: NodeJS.ProcessEnv = process.env,
