@@ -15,7 +15,7 @@ import {
 } from '@eventport/core';
 import { type Admin, Kafka, Partitioners, type Producer } from 'kafkajs';
 import { classifyKafkaError, kafkaLogCreator, kafkaLogLevel } from './errors.js';
-import { GroupMember, type KafkaRecord } from './member.js';
+import { GroupMember, KAFKA_CLOUDEVENTS, type KafkaRecord } from './member.js';
 import { COMPRESSION, type KafkaOptions, type ResolvedKafkaOptions, resolveKafkaOptions } from './options.js';
 
 export const KAFKA_CAPABILITIES: Capabilities = {
@@ -91,7 +91,7 @@ export class KafkaDriver implements Driver {
     const messages = records.map(({ key, body, headers }) => ({
       key: key ?? null,
       value: body,
-      headers: { ...headers },
+      headers: KAFKA_CLOUDEVENTS.toWire(headers),
     }));
     const sent = this.producer.send({
       topic,

@@ -1,4 +1,10 @@
-import { type AdapterOptions, type BackendDefinition, createPortableAdapter, type EventAdapter } from '@eventport/core';
+import {
+  type AdapterOptions,
+  type BackendDefinition,
+  createPortableAdapter,
+  type EventAdapter,
+  splitAdapterOptions,
+} from '@eventport/core';
 import { KafkaDriver } from './driver.js';
 import { type KafkaOptions, kafkaConfig, type kafkaSchema } from './options.js';
 
@@ -15,9 +21,8 @@ export {
 
 /** Validated before anything connects; env vars (KAFKA_SERVER...) fill what the options leave out. */
 export function createKafkaAdapter(options: KafkaOptions & AdapterOptions = {}): EventAdapter {
-  const { logger, codec, maxPayloadBytes, publishAttempts, deadlines, ...kafka } = options;
-  const portable: AdapterOptions = { logger, codec, maxPayloadBytes, publishAttempts, deadlines };
-  return createPortableAdapter(new KafkaDriver(kafka, logger), portable);
+  const { adapterOptions, driverOptions } = splitAdapterOptions(options);
+  return createPortableAdapter(new KafkaDriver(driverOptions, adapterOptions.logger), adapterOptions);
 }
 
 export const backend: BackendDefinition<typeof kafkaSchema> = {

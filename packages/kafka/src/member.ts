@@ -1,4 +1,5 @@
 import {
+  cloudEventsHeaders,
   describeError,
   type Headers,
   type IncomingRecord,
@@ -9,6 +10,10 @@ import {
   type Receiver,
 } from '@eventport/core';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+
+/** The Kafka binding of CloudEvents names its attribute headers ce_id, ce_type...; older eventport wrote ce-id. */
+export const KAFKA_CLOUDEVENTS = cloudEventsHeaders('ce_');
+
 import type { ResolvedKafkaOptions } from './options.js';
 
 export interface KafkaRecord extends IncomingRecord {
@@ -243,7 +248,7 @@ export class GroupMember {
       partition,
       offset: message.offset,
       generation,
-      headers,
+      headers: KAFKA_CLOUDEVENTS.fromWire(headers),
       body: message.value ?? Buffer.alloc(0),
       meta: { topic, partition, offset: message.offset, timestamp: message.timestamp },
     };

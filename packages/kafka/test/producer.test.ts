@@ -3,6 +3,7 @@ import type { ReceivedMessage } from '@eventport/core';
 import { createKafkaAdapter, type KafkaNative } from '@eventport/kafka';
 import { Tally } from '@eventport/testkit';
 import { afterAll, expect, jest, test } from '@jest/globals';
+import { type CloudEvent, Kafka } from 'cloudevents';
 import { testBroker } from './broker';
 
 const broker = testBroker();
@@ -29,7 +30,12 @@ test('gzip producer (idempotent on real Kafka): publishBatch is one send per top
   const topics = [`ep-kafka-producer-a-${run}`, `ep-kafka-producer-b-${run}`];
   await adapter.connect();
   const { producer } = adapter.native() as KafkaNative;
-  const send = jest.spyOn(producer, 'send');
+  const originalSend = producer.send.bind(producer);
+  const wire: Array<{ headers?: Record<string, unknown>; value: Buffer | string | null }> = [];
+  const send = jest.spyOn(producer, 'send').mockImplementation((request) => {
+    wire.push(...request.messages);
+    return originalSend(request);
+  });
   const sent = await adapter.publishBatch(
     Array.from({ length: 60 }, (_, n) => ({
       topic: topics[n % 2] as string,
@@ -40,6 +46,14 @@ test('gzip producer (idempotent on real Kafka): publishBatch is one send per top
   );
   expect(send).toHaveBeenCalledTimes(2);
   send.mockRestore();
+  // The Kafka binding of CloudEvents 1.0: what goes on the wire is a valid binary-mode event.
+  const first = wire[0] as { headers: Record<string, Buffer | string>; value: Buffer };
+  expect(Object.keys(first.headers)).toEqual(
+    expect.arrayContaining(['ce_specversion', 'ce_id', 'ce_type', 'ce_source', 'ce_time']),
+  );
+  const event = Kafka.toEvent({ headers: first.headers, value: first.value, body: first.value } as never) as CloudEvent;
+  expect(event.validate()).toBe(true);
+  expect(event.id).toBe(sent[0]?.id);
 
   const tally = new Tally();
   tally.expect(sent.map((message) => message.id));
