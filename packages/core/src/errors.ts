@@ -108,6 +108,19 @@ export function sanitizeError(error: unknown, depth = 0): unknown {
   return copy;
 }
 
+/** `error` and its causes, outermost first (at most MAX_CAUSE_DEPTH): for classifying through wrappers. */
+export function causeChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (
+    let link = error;
+    link !== undefined && link !== null && chain.length < MAX_CAUSE_DEPTH;
+    link = (link as Error).cause
+  ) {
+    chain.push(link);
+  }
+  return chain;
+}
+
 /** Redacted text of any thrown value, for logs and wrapped errors. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) return redact(`${error.name}: ${error.message}`);

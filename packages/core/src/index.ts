@@ -36,6 +36,7 @@ export {
   type SendResult,
 } from './driver.js';
 export {
+  causeChain,
   describeError,
   ERROR_CODES,
   type ErrorCode,

@@ -60,8 +60,7 @@ export class NatsDriver implements ep.Driver {
     const results = await Promise.all(
       records.map(async (record): Promise<ep.SendResult> => {
         try {
-          // Nats-Msg-Id: a record sent again (a retry after a lost PubAck) is stored once.
-          // The publish call's id, not the message id: a re-publish on purpose (a dead-letter replay) must not be dropped.
+          // Nats-Msg-Id = the publish call's id: a retry after a lost PubAck is stored once, a replay again.
           const options = { msgID: record.dedupeId, headers: encodeHeaders(record), timeout };
           await Promise.race([js.publish(topic, record.body, options), stop]);
           return SENT;
@@ -99,13 +98,9 @@ export class NatsDriver implements ep.Driver {
     });
     const found = info.config.description;
     if (found !== description) throw new EventportError('CONFLICT', `consumer ${durable} of ${stream} is ${found}`);
-    const extendEveryMs = Math.floor(this.options.ackWaitMs / 3);
-    return new NatsReceiver({
-      consumer: await js.consumers.get(stream, durable),
-      nc,
-      limit: options.maxUnsettled,
-      extendEveryMs,
-    });
+    const at = { consumer: await js.consumers.get(stream, durable), nc, limit: options.maxUnsettled };
+    // Running handlers' messages are marked in progress every third of the ack wait, well before they time out.
+    return new NatsReceiver(at, Math.floor(this.options.ackWaitMs / 3));
   }
 
   /** Idempotent: JetStream creates a stream only where none with that name exists. */
@@ -158,14 +153,10 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
   private closed = false;
   private expires = 0;
 
-  /** A third of the ack wait: a running handler's messages are marked in progress well before they time out. */
-  readonly extendEveryMs: number;
-
   constructor(
-    private readonly at: { consumer: JS.Consumer; nc: NatsConnection; limit: number; extendEveryMs: number },
-  ) {
-    this.extendEveryMs = at.extendEveryMs;
-  }
+    private readonly at: { consumer: JS.Consumer; nc: NatsConnection; limit: number },
+    readonly extendEveryMs: number,
+  ) {}
 
   async receive(max: number, signal: AbortSignal): Promise<NatsRecord[]> {
     this.pull();

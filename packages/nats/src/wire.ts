@@ -1,5 +1,5 @@
 import type { ErrorClassification, ErrorCode, IncomingRecord, OutgoingRecord } from '@eventport/core';
-import { EventportError } from '@eventport/core';
+import { causeChain, EventportError } from '@eventport/core';
 import type { JsMsg } from '@nats-io/jetstream';
 import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
 
@@ -45,10 +45,8 @@ function tryOr<T>(parse: () => T, fallback: T): T {
   }
 }
 
-const chainOf = (error: unknown, depth = 0): unknown[] =>
-  error == null || depth > 8 ? [] : [error, ...chainOf((error as Error).cause, depth + 1)];
-
-const named = (error: unknown, pattern: RegExp) => chainOf(error).filter((each) => pattern.test((each as Error)?.name));
+const named = (error: unknown, pattern: RegExp) =>
+  causeChain(error).filter((each) => pattern.test((each as Error)?.name));
 const codes = (error: unknown, re: RegExp) => named(error, re).map((each) => (each as { code?: number }).code);
 /** The JetStream API's err_code (10059 stream not found...), where the server answered with one. */
 export const apiCode = (error: unknown) => codes(error, /^(JetStreamApi|StreamNotFound|ConsumerNotFound)Error$/)[0];
@@ -68,7 +66,7 @@ const as = (code: ErrorCode, retryable: boolean): ErrorClassification => ({ code
 
 /** NATS and JetStream errors, through wrappers and causes, to portable codes. */
 export function classifyNatsError(error: unknown): ErrorClassification {
-  const chain = chainOf(error);
+  const chain = causeChain(error);
   const ours = chain.find((each): each is EventportError => each instanceof EventportError);
   if (ours) return as(ours.code, ours.retryable);
   const has = (pattern: RegExp) => named(error, pattern).length > 0;
