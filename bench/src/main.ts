@@ -13,6 +13,7 @@ import {
   sdkPackageStatus,
 } from './backends.js';
 import { DECORATORS, loadDecorator } from './decorators.js';
+import { type EventStoreBenchResult, runEventStoreBench } from './event-store.js';
 import { SdkTarget } from './sdk.js';
 import { median, round } from './stats.js';
 import type { BenchTarget, Consumer } from './target.js';
@@ -38,6 +39,7 @@ const HELP = `Usage: node bench/dist/main.js [options]
   --timeout MS       a run that takes longer is reported as failed (default 60000)
   --out FILE         JSON result (default bench-results/bench.json); the markdown goes next to it (.md)
   --no-decorators    skip the decorator-overhead rows on memory
+  --no-event-store   skip the event-store rows (memory and PostgreSQL stores)
   --workload NAME    only these workloads (repeatable or comma list): publish, publish-batch, e2e
   --side sdk|raw     run one client only on broker backends (for profiling: node --cpu-prof ...)
   -h, --help
@@ -54,6 +56,7 @@ interface Settings extends WorkloadSettings {
   rounds: number;
   out: string;
   decorators: boolean;
+  eventStore: boolean;
   workloads: readonly Workload[];
   /** Which clients run on broker backends (both unless --side; one side alone is for profiling). */
   sides: ReadonlySet<'sdk' | 'raw'>;
@@ -110,6 +113,7 @@ function parseSettings(argv: string[]): Settings | undefined {
       timeout: { type: 'string' },
       out: { type: 'string' },
       'no-decorators': { type: 'boolean' },
+      'no-event-store': { type: 'boolean' },
       workload: { type: 'string', multiple: true },
       side: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -142,6 +146,7 @@ function parseSettings(argv: string[]): Settings | undefined {
     timeoutMs: positive('timeout', values.timeout) ?? 60_000,
     out,
     decorators: !values['no-decorators'],
+    eventStore: !values['no-event-store'],
     workloads: parseWorkloads(values.workload),
     sides: parseSide(values.side),
   };
@@ -495,6 +500,7 @@ function markdown(
   host: Machine,
   rows: Row[],
   decorators: DecoratorRow[],
+  eventStore: EventStoreBenchResult[],
   skips: Skip[],
   startedAt: Date,
   seconds: number,
@@ -539,6 +545,20 @@ function markdown(
       const without = fmtSide(row.without);
       lines.push(
         `| ${row.decorator} | ${cell(withSide.rate)} | ${cell(without.rate)} | ${row.ratio === null ? 'n/a' : row.ratio.toFixed(2)} | ${withSide.latency} | ${withSide.cpu} / ${without.cpu} |`,
+      );
+    }
+  }
+  if (eventStore.length > 0) {
+    lines.push('');
+    lines.push(`### Event store (${eventStore[0]?.writers} concurrent writers)`);
+    lines.push('');
+    lines.push(
+      '| store | single-event appends/s | appends of 100 /s (events/s) | readAll events/s | load 10,000-event aggregate, no snapshots / snapshot + tail | ratio |',
+    );
+    lines.push('|---|--:|--:|--:|--:|--:|');
+    for (const store of eventStore) {
+      lines.push(
+        `| ${store.backend} | ${store.singleAppendsPerSecond.toLocaleString('en-US')} | ${store.batchOf100AppendsPerSecond.toLocaleString('en-US')} (${store.batchOf100EventsPerSecond.toLocaleString('en-US')}) | ${store.readAllEventsPerSecond.toLocaleString('en-US')} | ${store.loadWithoutSnapshotsMs} ms / ${store.loadWithSnapshotsMs} ms (tail ${store.snapshotTail}) | ${store.snapshotSpeedup}× |`,
       );
     }
   }
@@ -588,9 +608,20 @@ async function main(): Promise<void> {
       log(`[${spec.name}] failed: ${describe(error)}`);
     }
   }
+  const eventStore: EventStoreBenchResult[] = [];
+  if (settings.eventStore) {
+    for (const backend of ['memory', 'postgres'] as const) {
+      log(`[event-store ${backend}] running`);
+      try {
+        eventStore.push(await runEventStoreBench({ backend }));
+      } catch (error) {
+        skips.push({ backend: `event-store ${backend}`, reason: `failed: ${describe(error)}` });
+      }
+    }
+  }
   const seconds = (performance.now() - started) / 1000;
   const host = machine();
-  const md = markdown(settings, host, rows, decorators, skips, startedAt, seconds);
+  const md = markdown(settings, host, rows, decorators, eventStore, skips, startedAt, seconds);
   const json = {
     startedAt: startedAt.toISOString(),
     seconds: round(seconds, 1),
@@ -609,6 +640,7 @@ async function main(): Promise<void> {
     },
     rows,
     decorators,
+    eventStore,
     skipped: skips,
   };
   const mdPath = settings.out.replace(/\.json$/i, '') + '.md';

@@ -3,20 +3,18 @@
  * readAll events/s, and the time to load a 10,000-event aggregate with and without snapshots (with:
  * the snapshot plus a tail of half the snapshot interval, as a typical load finds it).
  *
- *   node -r ./packages/event-store/scripts/register-ts.js packages/event-store/scripts/bench.ts [--memory]
- *
- * PostgreSQL comes from DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test); the bench
- * works in a schema of its own and drops it. runEventStoreBench() is what a wider bench calls.
+ * Part of `npm run bench` (`--no-event-store` skips it). PostgreSQL comes from DATABASE_URL (default
+ * postgres://postgres@127.0.0.1:5432/test); the bench works in a schema of its own and drops it.
  */
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
 import {
   type EventStore,
   MemoryEventStore,
   type NewEvent,
   PostgresEventStore,
   type StoredEvent,
-} from '../src/index.js';
+} from '@eventport/event-store';
+import { Pool } from 'pg';
 
 export interface EventStoreBenchOptions {
   backend: 'postgres' | 'memory';
@@ -168,15 +166,4 @@ async function median(rounds: number, work: () => Promise<unknown>): Promise<num
 
 function round(value: number): number {
   return Math.round(value * 100) / 100;
-}
-
-if (require.main === module) {
-  const backend = process.argv.includes('--memory') ? 'memory' : 'postgres';
-  runEventStoreBench({ backend }).then(
-    (result) => console.log(JSON.stringify(result, null, 2)),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
 }
