@@ -108,6 +108,15 @@ export function sanitizeError(error: unknown, depth = 0): unknown {
   return copy;
 }
 
+/** The value `parse` returns, or `fallback` if it throws: for decoding what a foreign producer wrote. */
+export function tryOr<T>(parse: () => T, fallback: T): T {
+  try {
+    return parse();
+  } catch {
+    return fallback;
+  }
+}
+
 /** `error` and its causes, outermost first (at most MAX_CAUSE_DEPTH): for classifying through wrappers. */
 export function causeChain(error: unknown): unknown[] {
   const chain: unknown[] = [];

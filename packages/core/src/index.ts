@@ -46,6 +46,7 @@ export {
   redact,
   sanitizeError,
   toEventportError,
+  tryOr,
 } from './errors.js';
 export {
   type AdapterFactory,

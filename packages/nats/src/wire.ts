@@ -1,5 +1,5 @@
 import type { ErrorClassification, ErrorCode, IncomingRecord, OutgoingRecord } from '@eventport/core';
-import { causeChain, EventportError } from '@eventport/core';
+import { causeChain, EventportError, tryOr } from '@eventport/core';
 import type { JsMsg } from '@nats-io/jetstream';
 import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
 
@@ -35,14 +35,6 @@ export function decodeRecord(msg: JsMsg): IncomingRecord {
   const { stream, streamSequence: sequence, deliveryCount, consumer } = msg.info;
   const meta = { stream, sequence, subject: msg.subject, consumer };
   return { id: `${stream}:${sequence}`, headers, body: Buffer.from(msg.data), key, deliveryCount, meta };
-}
-
-function tryOr<T>(parse: () => T, fallback: T): T {
-  try {
-    return parse();
-  } catch {
-    return fallback;
-  }
 }
 
 const named = (error: unknown, pattern: RegExp) =>
