@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAdapter, silentLogger } from '@eventport/core';
 import {
@@ -40,6 +41,7 @@ const HELP = `Usage: node bench/dist/main.js [options]
   --out FILE         JSON result (default bench-results/bench.json); the markdown goes next to it (.md)
   --no-decorators    skip the decorator-overhead rows on memory
   --no-event-store   skip the event-store rows (memory and PostgreSQL stores)
+  --no-inbox         skip the inbox overhead rows (memory and redis-streams, per inbox store)
   --workload NAME    only these workloads (repeatable or comma list): publish, publish-batch, e2e
   --side sdk|raw     run one client only on broker backends (for profiling: node --cpu-prof ...)
   -h, --help
@@ -57,6 +59,7 @@ interface Settings extends WorkloadSettings {
   out: string;
   decorators: boolean;
   eventStore: boolean;
+  inbox: boolean;
   workloads: readonly Workload[];
   /** Which clients run on broker backends (both unless --side; one side alone is for profiling). */
   sides: ReadonlySet<'sdk' | 'raw'>;
@@ -114,6 +117,7 @@ function parseSettings(argv: string[]): Settings | undefined {
       out: { type: 'string' },
       'no-decorators': { type: 'boolean' },
       'no-event-store': { type: 'boolean' },
+      'no-inbox': { type: 'boolean' },
       workload: { type: 'string', multiple: true },
       side: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -147,6 +151,7 @@ function parseSettings(argv: string[]): Settings | undefined {
     out,
     decorators: !values['no-decorators'],
     eventStore: !values['no-event-store'],
+    inbox: !values['no-inbox'],
     workloads: parseWorkloads(values.workload),
     sides: parseSide(values.side),
   };
@@ -501,6 +506,7 @@ function markdown(
   rows: Row[],
   decorators: DecoratorRow[],
   eventStore: EventStoreBenchResult[],
+  inbox: InboxOverhead | undefined,
   skips: Skip[],
   startedAt: Date,
   seconds: number,
@@ -562,11 +568,43 @@ function markdown(
       );
     }
   }
+  if (inbox) {
+    lines.push(
+      '',
+      '### Inbox overhead (publish→handler→ack, with/without `inbox.handler`, per store)',
+      '',
+      inbox.table,
+    );
+  }
   if (skips.length > 0) {
     lines.push('');
     for (const skip of skips) lines.push(`- ${skip.backend}: ${cell(skip.reason)}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+interface InboxOverhead {
+  rows: unknown[];
+  /** Markdown rows as packages/inbox/scripts/overhead.ts renders them. */
+  table: string;
+}
+
+/**
+ * The inbox's own overhead script (it runs from the package's sources), in a child process so its
+ * database pools and Redis clients end with it.
+ */
+function runInboxOverhead(outDir: string): InboxOverhead {
+  const inbox = join(REPO_ROOT, 'packages', 'inbox', 'scripts');
+  const out = join(outDir, 'inbox-overhead.json');
+  mkdirSync(outDir, { recursive: true });
+  const printed = execFileSync(
+    process.execPath,
+    ['-r', join(inbox, 'register-ts.js'), join(inbox, 'overhead.ts'), '--messages', '10000', '--out', out],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const { rows } = JSON.parse(readFileSync(out, 'utf8')) as { rows: unknown[] };
+  const table = printed.slice(printed.indexOf('| backend |')).trim();
+  return { rows, table };
 }
 
 // --- main -------------------------------------------------------------------------------------------
@@ -619,9 +657,18 @@ async function main(): Promise<void> {
       }
     }
   }
+  let inbox: InboxOverhead | undefined;
+  if (settings.inbox) {
+    log('[inbox] running');
+    try {
+      inbox = runInboxOverhead(dirname(settings.out));
+    } catch (error) {
+      skips.push({ backend: 'inbox', reason: `failed: ${describe(error)}` });
+    }
+  }
   const seconds = (performance.now() - started) / 1000;
   const host = machine();
-  const md = markdown(settings, host, rows, decorators, eventStore, skips, startedAt, seconds);
+  const md = markdown(settings, host, rows, decorators, eventStore, inbox, skips, startedAt, seconds);
   const json = {
     startedAt: startedAt.toISOString(),
     seconds: round(seconds, 1),
@@ -641,6 +688,7 @@ async function main(): Promise<void> {
     rows,
     decorators,
     eventStore,
+    inbox: inbox?.rows,
     skipped: skips,
   };
   const mdPath = settings.out.replace(/\.json$/i, '') + '.md';
