@@ -124,6 +124,9 @@ describe('packed packages installed into a fresh application', () => {
     });
 
     test('an esbuild bundle finds its statically registered backend', () => {
+      // An ES module bundle of CommonJS client libraries needs `require`: the banner esbuild documents for it.
+      const banner =
+        "--banner:js=import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
       run(
         'npx',
         [
@@ -132,6 +135,7 @@ describe('packed packages installed into a fresh application', () => {
           '--bundle',
           '--platform=node',
           '--format=esm',
+          banner,
           '--outfile=bundle.mjs',
           '--log-level=error',
         ],
