@@ -599,7 +599,15 @@ function runInboxOverhead(outDir: string): InboxOverhead {
   mkdirSync(outDir, { recursive: true });
   const printed = execFileSync(
     process.execPath,
-    ['-r', join(inbox, 'register-ts.js'), join(inbox, 'overhead.ts'), '--messages', '10000', '--out', out],
+    [
+      '-r',
+      join(REPO_ROOT, 'scripts', 'register-ts.js'),
+      join(inbox, 'overhead.ts'),
+      '--messages',
+      '10000',
+      '--out',
+      out,
+    ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const { rows } = JSON.parse(readFileSync(out, 'utf8')) as { rows: unknown[] };

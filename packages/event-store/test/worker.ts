@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
-const REGISTER_TS = path.join(__dirname, '..', 'scripts', 'register-ts.js');
+const REGISTER_TS = path.join(__dirname, '..', '..', '..', 'scripts', 'register-ts.js');
 
 export interface Worker {
   child: ChildProcess;

@@ -1,10 +1,10 @@
 /**
  * What the inbox costs, per store: the same publish→handler→ack workload with and without it.
  *
- *   node -r ./packages/inbox/scripts/register-ts.js packages/inbox/scripts/overhead.ts
+ *   node -r ./scripts/register-ts.js packages/inbox/scripts/overhead.ts
  *   ... overhead.ts --backend memory,redis-streams --messages 20000 --rounds 3 --out overhead.json
  *
- * Self-contained (no build; sources through register-ts.js), for wiring into the root bench later.
+ * Runs from sources (no build; scripts/register-ts.js); npm run bench runs it for its inbox rows.
  * Brokers and databases from the usual variables (scripts/brokers/env.sh): REDIS_URL, DATABASE_URL.
  *
  * Workload (as the bench's decorator rows): one subscription, concurrency 16; a producer publishing

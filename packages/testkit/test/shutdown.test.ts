@@ -1,5 +1,5 @@
 // shutdownOnSignals lives in @eventport/core; it is tested here because its test spawns processes
-// through this directory's TypeScript hook (support/register-ts.js).
+// through the repository's TypeScript hook (scripts/register-ts.js).
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { createMemoryAdapter, MemoryBroker } from '@eventport/memory';
 import { eventually } from '@eventport/testkit';
 import { describe, expect, test } from '@jest/globals';
 
-const HOOK = path.resolve(__dirname, 'support/register-ts.js');
+const HOOK = path.resolve(__dirname, '../../../scripts/register-ts.js');
 const CHILD = path.resolve(__dirname, 'fixtures/shutdown-child.ts');
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 

@@ -262,7 +262,7 @@ describe('withSpy itself', () => {
   });
 
   test('the same spy passes under node --test (node:test and node:assert)', async () => {
-    const hook = path.resolve(__dirname, 'support/register-ts.js');
+    const hook = path.resolve(__dirname, '../../../scripts/register-ts.js');
     const file = path.resolve(__dirname, 'fixtures/spy.node-test.ts');
     // TAP explicitly: from Node 23 the default reporter is "spec".
     const { stdout } = await run(process.execPath, ['-r', hook, '--test', '--test-reporter=tap', file], {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ConsumerTask } from '../fixtures/consumer';
 
-const REGISTER_TS = path.resolve(__dirname, '../../scripts/register-ts.js');
+const REGISTER_TS = path.resolve(__dirname, '../../../../scripts/register-ts.js');
 const CONSUMER = path.resolve(__dirname, '../fixtures/consumer.ts');
 
 export interface ConsumerProcess {

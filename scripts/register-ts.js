@@ -1,13 +1,13 @@
-// `node -r ./packages/inbox/scripts/register-ts.js some.ts` runs this repo's TypeScript sources as
-// they are, with no build (the same hook as packages/event-store/scripts/register-ts.js): the crash
-// test's consumer processes and the overhead script use it, so they never run a stale dist/.
-// @eventport/* resolves to packages/*/src/index.ts, as in jest.
+// `node -r ./scripts/register-ts.js some.ts` runs this repo's TypeScript sources as they are, with no
+// build: the child processes of the crash and shutdown tests, the spy's node:test run and the inbox
+// overhead script use it, so they never run a stale dist/. @eventport/* resolves to
+// packages/*/src/index.ts, as in jest.
 const Module = require('node:module');
 const fs = require('node:fs');
 const path = require('node:path');
 const { transformSync } = require('@swc/core');
 
-const packagesDir = path.resolve(__dirname, '..', '..');
+const packagesDir = path.resolve(__dirname, '..', 'packages');
 const resolveFilename = Module._resolveFilename;
 
 Module._resolveFilename = function resolveSources(request, parent, ...rest) {
