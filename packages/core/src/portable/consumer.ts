@@ -127,7 +127,19 @@ export class Consumer<T> implements Subscription {
 
   /** Opens the first receiver: resolves once the group's position exists on the broker. */
   async start(): Promise<void> {
-    this.current = await this.openMember();
+    // A broker mid-restart can refuse a join it accepts a moment later: retried within the admin deadline.
+    const giveUpAt = Date.now() + this.context.deadlines.adminMs;
+    for (let attempt = 1; this.current === undefined; attempt++) {
+      try {
+        this.current = await this.openMember(Math.max(1, giveUpAt - Date.now()));
+      } catch (error) {
+        const retryable =
+          error instanceof EventportError ? error.retryable : this.context.driver.classify(error).retryable;
+        const delay = backoffDelay(attempt, RECONNECT_INITIAL_MS, 2_000);
+        if (!retryable || this.stopping || Date.now() + delay >= giveUpAt) throw error;
+        await pause(delay, this.stopController.signal);
+      }
+    }
     this.loop = this.receiveLoop();
     const every = this.current.receiver.extendEveryMs;
     if (this.current.receiver.extend && every) {
@@ -165,10 +177,10 @@ export class Consumer<T> implements Subscription {
     return this.stopController.signal.aborted;
   }
 
-  private async openMember(): Promise<Member> {
-    const { driver, deadlines } = this.context;
+  private async openMember(deadlineMs = this.context.deadlines.adminMs): Promise<Member> {
+    const { driver } = this.context;
     const receiver = await withDeadline(
-      deadlines.adminMs,
+      deadlineMs,
       `subscribing to "${this.topic}" (${driver.backend})`,
       (signal) =>
         driver.openReceiver(
