@@ -42,10 +42,12 @@ test('two processes in one group on a Redis checkpoint store share the 1,000 mes
     // Both members registered and the four shard leases split between them: then publish.
     const owners = async () => {
       const fields = await redis.hgetall(`${keyPrefix}:${stream}:${group}`);
-      return Object.entries(fields)
-        // Shard leases only: the member registry keeps owner:$member:<id> fields in the same hash.
-        .filter(([field]) => field.startsWith('owner:') && !field.startsWith('owner:$member:'))
-        .map(([, owner]) => owner);
+      return (
+        Object.entries(fields)
+          // Shard leases only: the member registry keeps owner:$member:<id> fields in the same hash.
+          .filter(([field]) => field.startsWith('owner:') && !field.startsWith('owner:$member:'))
+          .map(([, owner]) => owner)
+      );
     };
     let split = false;
     for (const deadline = Date.now() + 60_000; !split && Date.now() < deadline; ) {
