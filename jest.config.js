@@ -14,4 +14,8 @@ module.exports = {
   // One test file at a time: several files share each local broker, and the fault cases (broker
   // restarts, injected Kafka errors) must not hit another file's consumers.
   maxWorkers: 1,
+  // Client libraries keep timers and sockets a while after they were closed (kafkajs' retries of an
+  // aborted connect, gRPC channels, ioredis command timers): once every test has finished, the run
+  // ends instead of waiting for them. The bench exits the same way.
+  forceExit: true,
 };
