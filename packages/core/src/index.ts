@@ -101,7 +101,7 @@ export {
   shutdownOnSignals,
 } from './shutdown.js';
 export { formatIssues, type StandardSchemaV1 } from './standard-schema.js';
-export { backoffDelay, pause } from './timing.js';
+export { backoffDelay, pause, retryWithin } from './timing.js';
 export { closestName, formatZodError, numericOption, parseOptions, rejectUnknownKeys } from './validation.js';
 export {
   defineEvent,

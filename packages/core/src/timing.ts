@@ -25,3 +25,27 @@ export function backoffDelay(attempt: number, initialDelayMs = 100, maxDelayMs =
   const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
+
+/**
+ * Runs `operation` until it succeeds, retrying with backoff while `isRetryable` says the failure is
+ * transient (a broker mid-restart or mid-rebalance refusing a join it accepts a moment later). Each
+ * try gets the time that is left; the last failure is rethrown once no retry fits before `deadlineMs`
+ * or `signal` aborts.
+ */
+export async function retryWithin<T>(
+  deadlineMs: number,
+  isRetryable: (error: unknown) => boolean,
+  operation: (remainingMs: number) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  const giveUpAt = Date.now() + deadlineMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation(Math.max(1, giveUpAt - Date.now()));
+    } catch (error) {
+      const delay = backoffDelay(attempt, 100, 2_000);
+      if (!isRetryable(error) || signal?.aborted || Date.now() + delay >= giveUpAt) throw error;
+      await pause(delay, signal);
+    }
+  }
+}

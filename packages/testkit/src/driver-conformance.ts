@@ -7,6 +7,7 @@ import {
   type OutgoingRecord,
   RESERVED_HEADERS,
   type Receiver,
+  retryWithin,
 } from '@eventport/core';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { silentServer } from './conformance.js';
@@ -48,10 +49,16 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
     return created;
   };
   const open = async (target: Driver, topic: string, group: string) => {
-    const receiver = await target.openReceiver(
-      topic,
-      { group, fromBeginning: target.capabilities.replayFromStart, maxUnsettled: 64 },
-      AbortSignal.timeout(30_000),
+    // As core's consumer does: a join the broker refuses retryably (a group mid-rebalance) is retried.
+    const receiver = await retryWithin(
+      30_000,
+      (error) => target.classify(error).retryable,
+      (remainingMs) =>
+        target.openReceiver(
+          topic,
+          { group, fromBeginning: target.capabilities.replayFromStart, maxUnsettled: 64 },
+          AbortSignal.timeout(remainingMs),
+        ),
     );
     receivers.push(receiver);
     return receiver;

@@ -13,7 +13,7 @@ import type { Driver, IncomingRecord, Receiver } from '../driver.js';
 import { describeError, EventportError, InvalidMessageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ReceivedMessage } from '../message.js';
-import { backoffDelay, pause } from '../timing.js';
+import { backoffDelay, pause, retryWithin } from '../timing.js';
 import { Semaphore } from './semaphore.js';
 
 export type ResolvedSubscribeOptions = Required<Omit<SubscribeOptions, 'onInvalid' | 'onSettled'>> &
@@ -127,19 +127,13 @@ export class Consumer<T> implements Subscription {
 
   /** Opens the first receiver: resolves once the group's position exists on the broker. */
   async start(): Promise<void> {
-    // A broker mid-restart can refuse a join it accepts a moment later: retried within the admin deadline.
-    const giveUpAt = Date.now() + this.context.deadlines.adminMs;
-    for (let attempt = 1; this.current === undefined; attempt++) {
-      try {
-        this.current = await this.openMember(Math.max(1, giveUpAt - Date.now()));
-      } catch (error) {
-        const retryable =
-          error instanceof EventportError ? error.retryable : this.context.driver.classify(error).retryable;
-        const delay = backoffDelay(attempt, RECONNECT_INITIAL_MS, 2_000);
-        if (!retryable || this.stopping || Date.now() + delay >= giveUpAt) throw error;
-        await pause(delay, this.stopController.signal);
-      }
-    }
+    const { driver, deadlines } = this.context;
+    this.current = await retryWithin(
+      deadlines.adminMs,
+      (error) => (error instanceof EventportError ? error.retryable : driver.classify(error).retryable),
+      (remainingMs) => this.openMember(remainingMs),
+      this.stopController.signal,
+    );
     this.loop = this.receiveLoop();
     const every = this.current.receiver.extendEveryMs;
     if (this.current.receiver.extend && every) {
