@@ -192,7 +192,7 @@ export function buildProgram(io: CliIO): { run(argv: string[]): Promise<number> 
     .argument('<topic>')
     .option(
       '-g, --group <group>',
-      'consumer group (default: a new one per run, so tail never takes messages from your services)',
+      'consumer group to join (default: a throwaway group, removed from the broker when tail exits)',
     )
     .option('--from-beginning', 'start at the oldest retained message (new groups; backends with replayFromStart)')
     .option(
@@ -257,6 +257,13 @@ export function buildProgram(io: CliIO): { run(argv: string[]): Promise<number> 
       write();
     };
 
+    // Without --group, tail looks on without joining anything: the group goes when tail does.
+    const throwaway = options.group === undefined && adapter.capabilities.ephemeralGroups;
+    if (options.group === undefined && !throwaway) {
+      io.stderr.write(
+        `note: ${adapter.backend} cannot remove a group from the broker (capabilities.ephemeralGroups is false); this tail's group stays behind\n`,
+      );
+    }
     const subscribing = adapter.subscribe(
       topic,
       (message: ReceivedMessage) => {
@@ -276,6 +283,7 @@ export function buildProgram(io: CliIO): { run(argv: string[]): Promise<number> 
       },
       {
         group: options.group ?? `eventport-tail-${process.pid}-${Date.now().toString(36)}`,
+        ephemeral: throwaway,
         fromBeginning: replays,
         concurrency: 1,
         onInvalid: (error, delivery) => {

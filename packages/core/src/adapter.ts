@@ -41,6 +41,21 @@ export interface SubscribeOptions {
    * (undecodable ones): for metrics and audits. Called synchronously; must not throw.
    */
   onSettled?: (settlement: Settlement) => void;
+  /**
+   * A throwaway group for looking at a topic (what `eventport tail` uses): it exists only while this
+   * subscription runs, and close() removes every trace of it from the broker (queue, consumer-group
+   * offsets, subscription, checkpoints). Messages published while it is not running are not kept for
+   * it. Needs `capabilities.ephemeralGroups`. Default false.
+   */
+  ephemeral?: boolean;
+}
+
+/** How far a group is behind the head of its topic, in whichever units the broker reports. */
+export interface ConsumerLag {
+  /** Records the group has not yet been given (and, where the broker counts so, not yet acked). */
+  messages?: number;
+  /** How old the next record to read is, against the newest one (Kinesis' MillisBehindLatest). */
+  millisBehind?: number;
 }
 
 export interface Settlement {
@@ -61,6 +76,8 @@ export interface Subscription {
   readonly inFlight: number;
   /** Running, reconnecting after a failure (with the last error), or closed; reported by health(). */
   readonly state: SubscriptionHealth;
+  /** The group's lag as the broker reports it; undefined where the broker reports none (or it is not connected). */
+  lag(): Promise<ConsumerLag | undefined>;
   /** Stops fetching, waits for running handlers (up to drainTimeoutMs), settles them, releases. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -115,6 +132,8 @@ export interface EventAdapter {
   createTopic(topic: string, options?: CreateTopicOptions): Promise<void>;
   deleteTopic(topic: string): Promise<void>;
   listTopics(): Promise<string[]>;
+  /** The consumer groups holding a position on `topic` (UNSUPPORTED where the backend cannot list them). */
+  listGroups(topic: string): Promise<string[]>;
   health(): Promise<HealthStatus>;
   /** The broker client underneath, for what eventport does not cover. Its type is the backend's. */
   native(): unknown;

@@ -17,6 +17,8 @@ export interface Capabilities {
   nativeDeadLetter: boolean;
   /** `attempt` on a received message is the broker's delivery count, not a process-local guess. */
   deliveryCount: boolean;
+  /** `subscribe({ ephemeral: true })` leaves nothing of its group on the broker once closed. */
+  ephemeralGroups: boolean;
   /** Largest encoded body the broker accepts, in bytes. */
   maxPayloadBytes: number;
 }

@@ -1,3 +1,4 @@
+import type { ConsumerLag } from './adapter.js';
 import type { Capabilities } from './capabilities.js';
 import type { ErrorCode } from './errors.js';
 import type { BackendMeta, Headers } from './message.js';
@@ -35,6 +36,12 @@ export interface Driver {
   createTopic(topic: string, options: CreateTopicOptions, signal: AbortSignal): Promise<void>;
   deleteTopic(topic: string, signal: AbortSignal): Promise<void>;
   listTopics(signal: AbortSignal): Promise<string[]>;
+  /**
+   * The groups (named as given to openReceiver) that hold a position on `topic`: a queue, consumer
+   * group, subscription or checkpoint on the broker. Required when `capabilities.ephemeralGroups`,
+   * so tests can see that an ephemeral group left nothing behind.
+   */
+  listGroups?(topic: string, signal: AbortSignal): Promise<string[]>;
   /** Cheap round trip to the broker; throws when it is unreachable. */
   ping(signal: AbortSignal): Promise<void>;
   /**
@@ -97,6 +104,11 @@ export interface ReceiverOptions {
    * redelivery delay). Use it as the broker-side prefetch / flow-control window where there is one.
    */
   maxUnsettled: number;
+  /**
+   * A throwaway member (`SubscribeOptions.ephemeral`): once its receiver is closed, nothing of the
+   * group is left on the broker, and records published while none is open are not kept for it.
+   */
+  ephemeral?: boolean;
 }
 
 /**
@@ -131,6 +143,11 @@ export interface Receiver<R extends IncomingRecord = IncomingRecord> {
   extend?(records: readonly R[], signal: AbortSignal): Promise<void>;
   /** How often `extend` is called; required with `extend`. Below the broker's ack deadline, with margin. */
   readonly extendEveryMs?: number;
+  /**
+   * Optional: how far this group is behind, as the broker counts it (consumer-group offsets, XINFO,
+   * queue depth, num_pending, MillisBehindLatest). Read by `Subscription.lag()` and the metrics gauge.
+   */
+  lag?(signal: AbortSignal): Promise<ConsumerLag>;
   /** Stop receiving and release the member. Records still unsettled go back to the broker. */
   close(): Promise<void>;
 }

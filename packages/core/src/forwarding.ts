@@ -61,12 +61,31 @@ export abstract class ForwardingAdapter implements EventAdapter {
   listTopics(): Promise<string[]> {
     return this.inner.listTopics();
   }
+  listGroups(topic: string): Promise<string[]> {
+    return this.inner.listGroups(topic);
+  }
   health(): Promise<HealthStatus> {
     return this.inner.health();
   }
   native(): unknown {
     return this.inner.native();
   }
+}
+
+/** `inner` as seen through a decorator that has more to do on close (release a retry, stop watching). */
+export function subscriptionWithClose(inner: Subscription, close: () => Promise<void>): Subscription {
+  return {
+    topic: inner.topic,
+    group: inner.group,
+    get inFlight() {
+      return inner.inFlight;
+    },
+    get state() {
+      return inner.state;
+    },
+    lag: () => inner.lag(),
+    close,
+  };
 }
 
 /**

@@ -1,5 +1,6 @@
 export type {
   ConsumeOptions,
+  ConsumerLag,
   EventAdapter,
   HealthStatus,
   InvalidDelivery,
@@ -57,7 +58,7 @@ export {
   registerAdapter,
   registerBackend,
 } from './factory.js';
-export { ForwardingAdapter, findDecorator } from './forwarding.js';
+export { ForwardingAdapter, findDecorator, subscriptionWithClose } from './forwarding.js';
 export {
   consoleLogger,
   type FieldsFirstLogger,

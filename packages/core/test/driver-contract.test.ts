@@ -19,6 +19,7 @@ const capabilities: Capabilities = {
   persistent: false,
   topicAdmin: false,
   nativeDeadLetter: false,
+  ephemeralGroups: false,
   deliveryCount: false,
   maxPayloadBytes: 1_000_000,
 };

@@ -16,6 +16,7 @@ import {
   runOutsideMessageContext,
   type SubscribeOptions,
   type Subscription,
+  subscriptionWithClose,
   TopicSchema,
 } from '@eventport/core';
 import type { IBackoff } from 'cockatiel';
@@ -113,21 +114,11 @@ export class DeadLetterAdapter extends ForwardingAdapter {
       throw error;
     }
     const activeRetries = this.activeRetries;
-    return {
-      topic,
-      group: inner.group,
-      get inFlight() {
-        return inner.inFlight;
-      },
-      get state() {
-        return inner.state;
-      },
-      close() {
-        retries.abort();
-        activeRetries.delete(retries);
-        return inner.close();
-      },
-    };
+    return subscriptionWithClose(inner, () => {
+      retries.abort();
+      activeRetries.delete(retries);
+      return inner.close();
+    });
   }
 
   override async disconnect(): Promise<void> {

@@ -25,6 +25,7 @@ export const KAFKA_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
+  ephemeralGroups: false,
   // Kafka keeps no per-record delivery count: core counts attempts in this process.
   deliveryCount: false,
   // Kafka's default message.max.bytes is 1 MiB per record batch, headers included.

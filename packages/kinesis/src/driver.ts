@@ -37,6 +37,7 @@ export const KINESIS_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
+  ephemeralGroups: false,
   deliveryCount: false,
   maxPayloadBytes: Math.floor(((MAX_RECORD_BYTES - ENVELOPE_ALLOWANCE_BYTES) / 4) * 3),
 };

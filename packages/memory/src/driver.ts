@@ -36,6 +36,7 @@ export const MEMORY_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
+  ephemeralGroups: false,
   deliveryCount: true,
   maxPayloadBytes: 64 * 1024 * 1024,
 };

@@ -12,6 +12,7 @@ import {
   RESERVED_HEADERS,
   type SubscribeOptions,
   type Subscription,
+  subscriptionWithClose,
 } from '@eventport/core';
 import { context } from '@opentelemetry/api';
 import { z } from 'zod';
@@ -174,17 +175,9 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
   private watch(subscription: Subscription): Subscription {
     this.subscriptions.add(subscription);
     const subscriptions = this.subscriptions;
-    return {
-      topic: subscription.topic,
-      group: subscription.group,
-      get inFlight() {
-        return subscription.inFlight;
-      },
-      get state() {
-        return subscription.state;
-      },
-      close: () => subscription.close().finally(() => subscriptions.delete(subscription)),
-    };
+    return subscriptionWithClose(subscription, () =>
+      subscription.close().finally(() => subscriptions.delete(subscription)),
+    );
   }
 
   private async instrumentPublish<T>(

@@ -17,6 +17,7 @@ export const NATS_CAPABILITIES: ep.Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
+  ephemeralGroups: false,
   deliveryCount: true,
   // The server's default max_payload (1 MiB) counts headers too.
   maxPayloadBytes: 1024 * 1024 - 16 * 1024,

@@ -21,6 +21,7 @@ export const PUBSUB_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: true,
+  ephemeralGroups: false,
   // Pub/Sub counts deliveries only on subscriptions with a dead-letter policy (true with the deadLetter option).
   deliveryCount: false,
   maxPayloadBytes: PUBSUB_MAX_BODY_BYTES,

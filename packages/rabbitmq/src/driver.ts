@@ -31,6 +31,7 @@ export function rabbitMqCapabilities(queueType: QueueType = 'quorum'): Capabilit
     // AMQP cannot list exchanges (that needs the management HTTP API).
     topicAdmin: false,
     nativeDeadLetter: false,
+    ephemeralGroups: false,
     deliveryCount: queueType === 'quorum',
     maxPayloadBytes: 128 * 1024 * 1024, // RabbitMQ's default max_message_size (3.8+)
   };

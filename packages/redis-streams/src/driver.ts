@@ -28,6 +28,7 @@ export const REDIS_STREAMS_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
+  ephemeralGroups: false,
   deliveryCount: true,
   // Redis accepts 512 MB strings, but every stream entry lives in server memory.
   maxPayloadBytes: 64 * 1024 * 1024,

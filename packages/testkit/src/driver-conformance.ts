@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import {
   ABORT_GRACE_MS,
+  createPortableAdapter,
   type Driver,
   type IncomingRecord,
   type OutgoingRecord,
   RESERVED_HEADERS,
   type Receiver,
+  type ReceiverOptions,
   retryWithin,
 } from '@eventport/core';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
@@ -48,7 +50,7 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
     await created.connect(AbortSignal.timeout(30_000));
     return created;
   };
-  const open = async (target: Driver, topic: string, group: string) => {
+  const open = async (target: Driver, topic: string, group: string, options: Partial<ReceiverOptions> = {}) => {
     // As core's consumer does: a join the broker refuses retryably (a group mid-rebalance) is retried.
     const receiver = await retryWithin(
       30_000,
@@ -56,7 +58,7 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
       (remainingMs) =>
         target.openReceiver(
           topic,
-          { group, fromBeginning: target.capabilities.replayFromStart, maxUnsettled: 64 },
+          { group, fromBeginning: target.capabilities.replayFromStart, maxUnsettled: 64, ...options },
           AbortSignal.timeout(remainingMs),
         ),
     );
@@ -212,6 +214,79 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
       expect(new Set(fromA.map(n)).size).toBe(40);
       expect(fromA).toHaveLength(40);
       expect(new Set(fromB.map(n)).size).toBe(40);
+    });
+
+    test('an ephemeral group leaves nothing on the broker once closed; a durable one stays (ephemeralGroups)', async () => {
+      const topic = topicFor('ephemeral');
+      if (!driver.capabilities.ephemeralGroups) {
+        const adapter = createPortableAdapter(driver);
+        await expect(adapter.subscribe(topic, () => undefined, { ephemeral: true })).rejects.toMatchObject({
+          code: 'UNSUPPORTED',
+        });
+        return;
+      }
+      const listGroups = driver.listGroups?.bind(driver);
+      expect(listGroups).toBeDefined();
+      const groups = () => (listGroups as NonNullable<typeof listGroups>)(topic, AbortSignal.timeout(30_000));
+      const durable = await open(driver, topic, 'kept');
+      const ephemeral = await open(driver, topic, 'gone', { ephemeral: true });
+      await send(driver, topic, records(3));
+      const got = await receiveCount(ephemeral, 3);
+      expect(got).toHaveLength(3);
+      await ephemeral.settle(got, [], AbortSignal.timeout(10_000));
+      await durable.settle(await receiveCount(durable, 3), [], AbortSignal.timeout(10_000));
+      await ephemeral.close();
+      const deadline = Date.now() + receiveTimeoutMs;
+      let listed = await groups();
+      while (listed.includes('gone') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        listed = await groups();
+      }
+      expect(listed).toContain('kept');
+      expect(listed).not.toContain('gone');
+    });
+
+    test('lag: what the group has not received yet, as the broker counts it, down to 0 once settled', async () => {
+      const topic = topicFor('lag');
+      const receiver = await open(driver, topic, 'g', { maxUnsettled: 1 });
+      const readLag = receiver.lag?.bind(receiver);
+      if (readLag === undefined) {
+        // Where the broker reports none, the subscription says so instead of inventing a number.
+        const adapter = createPortableAdapter(driver);
+        const subscription = await adapter.subscribe(topic, () => undefined, { group: 'lagless' });
+        expect(await subscription.lag()).toBeUndefined();
+        await subscription.close();
+        return;
+      }
+      const lag = () => readLag(AbortSignal.timeout(10_000));
+      const until = async (done: (value: Awaited<ReturnType<typeof lag>>) => boolean) => {
+        const deadline = Date.now() + receiveTimeoutMs;
+        let value = await lag();
+        while (!done(value) && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          value = await lag();
+        }
+        return value;
+      };
+      await send(driver, topic, records(5));
+      // At most one record is out (maxUnsettled 1): at least 4 are still behind.
+      const behind = await until((value) => value.messages !== undefined && value.messages >= 4);
+      if (behind.messages === undefined) {
+        expect(behind.millisBehind).toEqual(expect.any(Number));
+      } else {
+        expect(behind.messages).toBeGreaterThanOrEqual(4);
+        expect(behind.messages).toBeLessThanOrEqual(5);
+      }
+      const got: IncomingRecord[] = [];
+      const deadline = Date.now() + receiveTimeoutMs;
+      while (got.length < 5 && Date.now() < deadline) {
+        const batch = await receiver.receive(1, AbortSignal.timeout(1_000));
+        await receiver.settle(batch, [], AbortSignal.timeout(10_000));
+        got.push(...batch);
+      }
+      expect(got).toHaveLength(5);
+      const caughtUp = await until((value) => (value.messages ?? value.millisBehind) === 0);
+      expect(caughtUp.messages ?? caughtUp.millisBehind).toBe(0);
     });
 
     const makeSilentDriver = harness.makeSilentDriver;

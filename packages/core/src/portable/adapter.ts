@@ -252,6 +252,12 @@ class PortableAdapter implements EventAdapter {
     this.assertUsable('subscribe');
     this.validateTopic(topic);
     const resolved = resolveSubscribeOptions(options, this.logger);
+    if (resolved.ephemeral && !this.capabilities.ephemeralGroups) {
+      throw new EventportError(
+        'UNSUPPORTED',
+        `${this.backend} cannot remove a group from the broker (capabilities.ephemeralGroups is false): subscribe with a named group and ephemeral: false`,
+      );
+    }
     await this.connect();
     const consumer: Consumer<T> = new Consumer<T>(
       topic,
@@ -294,6 +300,17 @@ class PortableAdapter implements EventAdapter {
 
   listTopics(): Promise<string[]> {
     return this.admin('listTopics', (signal) => this.driver.listTopics(signal));
+  }
+
+  listGroups(topic: string): Promise<string[]> {
+    this.validateTopic(topic);
+    const { listGroups } = this.driver;
+    if (listGroups === undefined) {
+      return Promise.reject(
+        new EventportError('UNSUPPORTED', `${this.backend} cannot list the consumer groups of a topic`),
+      );
+    }
+    return this.admin('listGroups', (signal) => listGroups.call(this.driver, topic, signal), topic);
   }
 
   async health(): Promise<HealthStatus> {

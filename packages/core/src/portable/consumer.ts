@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type {
+  ConsumerLag,
   InvalidDelivery,
   MessageHandler,
   Settlement,
@@ -125,6 +126,18 @@ export class Consumer<T> implements Subscription {
     };
   }
 
+  async lag(): Promise<ConsumerLag | undefined> {
+    const receiver = this.current?.receiver;
+    if (receiver?.lag === undefined || this.stopping) return undefined;
+    const lag = receiver.lag.bind(receiver);
+    return withDeadline(
+      this.context.deadlines.healthMs,
+      `reading the lag of "${this.options.group}" on "${this.topic}"`,
+      lag,
+      this.stopController.signal,
+    );
+  }
+
   /** Opens the first receiver: resolves once the group's position exists on the broker. */
   async start(): Promise<void> {
     const { driver, deadlines } = this.context;
@@ -179,7 +192,12 @@ export class Consumer<T> implements Subscription {
       (signal) =>
         driver.openReceiver(
           this.topic,
-          { group: this.options.group, fromBeginning: this.options.fromBeginning, maxUnsettled: this.maxUnsettled },
+          {
+            group: this.options.group,
+            fromBeginning: this.options.fromBeginning,
+            maxUnsettled: this.maxUnsettled,
+            ephemeral: this.options.ephemeral,
+          },
           signal,
         ),
       this.stopController.signal,

@@ -15,6 +15,7 @@ const SUBSCRIBE_OPTION_KEYS = [
   'onInvalid',
   'onError',
   'onSettled',
+  'ephemeral',
 ] as const satisfies readonly (keyof SubscribeOptions)[];
 
 /** Subscribe options with defaults, checked before anything connects: a typo fails, naming the key. */
@@ -35,6 +36,7 @@ export function resolveSubscribeOptions(options: SubscribeOptions, logger: Logge
     group,
     concurrency,
     fromBeginning: options.fromBeginning ?? false,
+    ephemeral: options.ephemeral ?? false,
     drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
     redeliveryDelayMs: options.redeliveryDelayMs ?? defaultRedeliveryDelayMs,
     onInvalid: options.onInvalid,
