@@ -26,6 +26,8 @@ export class Group {
   private readonly leasedKeys = new Set<string>();
   private readonly deliveries = new Map<number, number>();
   private readonly takers = new Set<() => void>();
+  /** Open receivers: an ephemeral group goes when the last one closes. */
+  members = 0;
 
   constructor(
     private readonly topic: TopicLog,
@@ -105,6 +107,11 @@ export class Group {
     for (const offset of this.delayed) low = Math.min(low, offset);
     if (this.ready.length > 0) low = Math.min(low, this.ready[0] as number);
     return low;
+  }
+
+  /** Records not handed out yet, plus those handed out and not acked: what a Kafka-style offset lag counts. */
+  get lag(): number {
+    return this.topic.nextOffset - this.cursor + this.ready.length + this.delayed.size + this.inFlight.size;
   }
 
   private lease(record: StoredRecord): Lease {

@@ -1,5 +1,6 @@
 import {
   type Capabilities,
+  type ConsumerLag,
   type CreateTopicOptions,
   type Driver,
   type ErrorClassification,
@@ -36,7 +37,7 @@ export const MEMORY_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
-  ephemeralGroups: false,
+  ephemeralGroups: true,
   deliveryCount: true,
   maxPayloadBytes: 64 * 1024 * 1024,
 };
@@ -78,7 +79,16 @@ export class MemoryDriver implements Driver {
 
   async openReceiver(topic: string, options: ReceiverOptions): Promise<Receiver<MemoryRecord>> {
     const log = this.broker.topic(topic);
-    return new MemoryReceiver(log, log.group(options.group, options.fromBeginning));
+    const group = log.group(options.group, options.fromBeginning);
+    group.members += 1;
+    // Forgetting the group is what lets the topic trim what only it still needed.
+    const leave = () => {
+      group.members -= 1;
+      if (options.ephemeral && group.members === 0 && log.groups.get(options.group) === group) {
+        log.groups.delete(options.group);
+      }
+    };
+    return new MemoryReceiver(log, group, leave);
   }
 
   async createTopic(topic: string, _options: CreateTopicOptions): Promise<void> {
@@ -92,6 +102,10 @@ export class MemoryDriver implements Driver {
 
   async listTopics(): Promise<string[]> {
     return [...this.broker.topics.keys()].sort();
+  }
+
+  async listGroups(topic: string): Promise<string[]> {
+    return [...(this.broker.topics.get(topic)?.groups.keys() ?? [])].sort();
   }
 
   classify(error: unknown): ErrorClassification {
@@ -120,6 +134,7 @@ class MemoryReceiver implements Receiver<MemoryRecord> {
   constructor(
     private readonly log: TopicLog,
     private readonly group: Group,
+    private readonly leave: () => void,
   ) {}
 
   async receive(max: number, signal: AbortSignal): Promise<MemoryRecord[]> {
@@ -156,10 +171,16 @@ class MemoryReceiver implements Receiver<MemoryRecord> {
     for (const { offset } of records) if (this.unsettled.delete(offset)) this.group.defer(offset, delayMs);
   }
 
+  async lag(): Promise<ConsumerLag> {
+    return { messages: this.group.lag };
+  }
+
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     for (const offset of this.unsettled) this.group.nack(offset);
     this.unsettled.clear();
     this.group.notify();
+    this.leave();
   }
 }
