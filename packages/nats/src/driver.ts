@@ -17,7 +17,7 @@ export const NATS_CAPABILITIES: ep.Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
-  ephemeralGroups: false,
+  ephemeralGroups: true,
   deliveryCount: true,
   // The server's default max_payload (1 MiB) counts headers too.
   maxPayloadBytes: 1024 * 1024 - 16 * 1024,
@@ -25,8 +25,14 @@ export const NATS_CAPABILITIES: ep.Capabilities = {
 
 type NatsRecord = ep.IncomingRecord & { msg: JS.JsMsg };
 type Client = { nc: NatsConnection; js: JS.JetStreamClient; jsm: JS.JetStreamManager };
+const GROUP = /^eventport group (.*) of (.*)$/s;
+/**
+ * The server removes an ephemeral group's consumer this long after its last pull, should the process die
+ * before close() deletes it. Long, because a member whose window is full of slow handlers pulls nothing.
+ */
+const EPHEMERAL_IDLE_MS = 5 * 60_000;
 
-/** Topic = subject, in the stream that captures it (else one made for it); group = durable pull consumer. */
+/** Topic = subject, in the stream that captures it (else one made for it); group = durable pull consumer (ephemeral: deleted on close). */
 export class NatsDriver implements ep.Driver {
   readonly backend = 'nats';
   readonly capabilities = NATS_CAPABILITIES;
@@ -34,6 +40,8 @@ export class NatsDriver implements ep.Driver {
   readonly native = (): Client => this.connected();
   private connecting: Promise<NatsConnection> | undefined;
   private client: Client | undefined;
+  /** Open members of each ephemeral consumer (by stream and name): a replacement opens before the failed one closes. */
+  private readonly ephemerals = new Map<string, number>();
   private readonly streamName = (topic: string) => natsName(`${this.options.streamPrefix}${topic}`);
   private readonly streamConfig = (topic: string, name = this.streamName(topic)) =>
     ({ storage: StorageType.File, ...this.options.stream, name, subjects: [topic] }) as JS.StreamConfig;
@@ -82,10 +90,9 @@ export class NatsDriver implements ep.Driver {
   async openReceiver(topic: string, options: ep.ReceiverOptions, _: AbortSignal): Promise<ep.Receiver<NatsRecord>> {
     const { js, jsm, nc } = this.connected();
     const stream = await this.streamOf(topic);
-    // In eventport's own stream the topic is the only subject; in a shared one the name says which.
-    const durable = natsName(stream === this.streamName(topic) ? options.group : `${options.group}__${topic}`);
+    const name = this.consumerName(stream, topic, options.group);
     const description = `eventport group ${options.group} of ${topic}`;
-    const info = await jsm.consumers.info(stream, durable).catch((error: unknown) => {
+    const info = await jsm.consumers.info(stream, name).catch((error: unknown) => {
       if (!isNotFound(error)) throw error;
       return jsm.consumers.add(stream, {
         ack_policy: AckPolicy.Explicit,
@@ -93,15 +100,37 @@ export class NatsDriver implements ep.Driver {
         ack_wait: nanos(this.options.ackWaitMs),
         // Poison is core's call (and the DLQ's): the server never gives up on a message by itself.
         max_deliver: -1,
+        ...(options.ephemeral && { inactive_threshold: nanos(EPHEMERAL_IDLE_MS) }),
         ...this.options.consumer,
-        ...{ durable_name: durable, filter_subject: topic, description },
+        ...(options.ephemeral ? { name } : { durable_name: name }),
+        ...{ filter_subject: topic, description },
       });
     });
-    const found = info.config.description;
-    if (found !== description) throw new EventportError('CONFLICT', `consumer ${durable} of ${stream} is ${found}`);
-    const at = { consumer: await js.consumers.get(stream, durable), nc, limit: options.maxUnsettled };
+    // Closing an ephemeral member deletes the consumer: never one that is a durable group (or another's).
+    const found = `${info.config.description}${info.config.durable_name ? '' : ' (ephemeral)'}`;
+    const wanted = `${description}${options.ephemeral ? ' (ephemeral)' : ''}`;
+    if (found !== wanted)
+      throw new EventportError('CONFLICT', `consumer ${name} of ${stream} is ${found}, not ${wanted}`);
+    const consumer = await js.consumers.get(stream, name);
+    const leave = options.ephemeral ? this.join(stream, name) : undefined;
     // Running handlers' messages are marked in progress every third of the ack wait, well before they time out.
-    return new NatsReceiver(at, Math.floor(this.options.ackWaitMs / 3));
+    return new NatsReceiver(
+      { consumer, nc, limit: options.maxUnsettled, leave },
+      Math.floor(this.options.ackWaitMs / 3),
+    );
+  }
+
+  /** The groups whose consumers this driver named, from their descriptions (consumer names lose "." to "_"). */
+  async listGroups(topic: string): Promise<string[]> {
+    const stream = await this.findStream(topic);
+    if (!stream) return [];
+    const groups: string[] = [];
+    for await (const { name, config } of this.connected().jsm.consumers.list(stream)) {
+      const [, group, of] = GROUP.exec(config.description ?? '') ?? [];
+      const ours = group !== undefined && of === topic && config.filter_subject === topic;
+      if (ours && name === this.consumerName(stream, topic, group)) groups.push(group);
+    }
+    return groups.sort();
   }
 
   /** Idempotent: JetStream creates a stream only where none with that name exists. */
@@ -131,11 +160,39 @@ export class NatsDriver implements ep.Driver {
     return this.client;
   }
 
+  /** In eventport's own stream the topic is the only subject; in a shared one the name says which. */
+  private consumerName(stream: string, topic: string, group: string): string {
+    return natsName(stream === this.streamName(topic) ? group : `${group}__${topic}`);
+  }
+
+  /** Counts a member in; the function it returns counts it out and deletes the consumer after the last one. */
+  private join(stream: string, name: string): () => Promise<boolean> {
+    const key = `${stream} ${name}`;
+    this.ephemerals.set(key, (this.ephemerals.get(key) ?? 0) + 1);
+    return async () => {
+      const others = (this.ephemerals.get(key) ?? 1) - 1;
+      if (others > 0) {
+        this.ephemerals.set(key, others);
+        return false;
+      }
+      this.ephemerals.delete(key);
+      await this.connected()
+        .jsm.consumers.delete(stream, name)
+        .catch((error: unknown) => (isNotFound(error) ? true : Promise.reject(error)));
+      return true;
+    };
+  }
+
+  private async findStream(topic: string): Promise<string | undefined> {
+    const { streams } = this.connected().jsm;
+    return streams.find(topic).catch((error) => (isNotFound(error) ? undefined : Promise.reject(error)));
+  }
+
   /** The stream that captures `topic`'s subject, else a new one for it alone. */
   private async streamOf(topic: string): Promise<string> {
-    const { streams } = this.connected().jsm;
-    const found = await streams.find(topic).catch((error) => (isNotFound(error) ? undefined : Promise.reject(error)));
+    const found = await this.findStream(topic);
     if (found) return found;
+    const { streams } = this.connected().jsm;
     const name = this.streamName(topic);
     await streams.add(this.streamConfig(topic, name)).catch((error: unknown) => {
       if (apiCode(error) !== 10058) throw error;
@@ -155,7 +212,13 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
   private expires = 0;
 
   constructor(
-    private readonly at: { consumer: JS.Consumer; nc: NatsConnection; limit: number },
+    private readonly at: {
+      consumer: JS.Consumer;
+      nc: NatsConnection;
+      limit: number;
+      /** An ephemeral group's: resolves true once this was its last member and the consumer is deleted. */
+      leave?: () => Promise<boolean>;
+    },
     readonly extendEveryMs: number,
   ) {}
 
@@ -180,10 +243,22 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
     await Promise.race([this.at.nc.flush(), abortion(signal)]);
   }
 
+  /**
+   * Delivered and not yet acked counts too (in flight, or nak'd and due again): the group is behind until
+   * it has settled them, as committed offsets are elsewhere.
+   */
+  async lag(signal: AbortSignal): Promise<ep.ConsumerLag> {
+    const info = await Promise.race([this.at.consumer.info(), abortion(signal)]);
+    return { messages: info.num_pending + info.num_ack_pending };
+  }
+
   async close(): Promise<void> {
+    if (this.closed) return; // a second close would count an ephemeral member out twice
     this.closed = true;
     await (await this.pulling?.catch(() => undefined))?.close();
     const back = [...this.buffer.end().map((record) => record.msg), ...this.held];
+    // Nothing to give back to a consumer that is gone.
+    if (await this.at.leave?.()) return;
     // nats-server 2.9 misroutes naks while a stopped pull is still pending there: let it expire first.
     if (back.length > 0) await pause(this.expires - Date.now());
     for (const msg of back) msg.nak();

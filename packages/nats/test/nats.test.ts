@@ -390,6 +390,39 @@ describe('on the shared server', () => {
     });
   });
 
+  test('an ephemeral group: the server would remove it by itself, its last member deletes it, and it never takes over a durable one', async () => {
+    const topic = topicFor('ephemeral');
+    created.push(topic);
+    const driver = createNatsDriver({ url });
+    await driver.connect(AbortSignal.timeout(5_000));
+    const nc = await connect({ servers: url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const options = { group: 'look.on', fromBeginning: false, maxUnsettled: 8, ephemeral: true };
+      const first = await driver.openReceiver(topic, options, AbortSignal.timeout(5_000));
+      // A replacement member opens before the one it replaces has closed.
+      const second = await driver.openReceiver(topic, options, AbortSignal.timeout(5_000));
+      const stream = `EP_${topic}`;
+      const info = await jsm.consumers.info(stream, 'look_on');
+      expect(info.config.durable_name).toBeUndefined();
+      expect(info.config.inactive_threshold).toBeGreaterThan(0);
+      expect(await driver.listGroups(topic)).toEqual(['look.on']);
+      await first.close();
+      expect(await driver.listGroups(topic)).toEqual(['look.on']);
+      await second.close();
+      expect(await driver.listGroups(topic)).toEqual([]);
+
+      const durable = await driver.openReceiver(topic, { ...options, ephemeral: false }, AbortSignal.timeout(5_000));
+      await durable.close();
+      await expect(driver.openReceiver(topic, options, AbortSignal.timeout(5_000))).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
+      expect(await driver.listGroups(topic)).toEqual(['look.on']);
+    } finally {
+      await Promise.all([driver.disconnect(), nc.close()]);
+    }
+  });
+
   test('wildcard topics are refused by core (TopicSchema), before anything reaches the broker', async () => {
     for (const topic of ['orders.*', 'orders.>']) {
       await expect(adapter.subscribe(topic, () => undefined)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
