@@ -17,10 +17,15 @@ import {
 } from '@eventport/core';
 import { type Channel, type ChannelModel, type ConfirmChannel, connect, type Options } from 'amqplib';
 import { classifyAmqpError } from './errors.js';
+import { managementGroupLister } from './management.js';
 import type { QueueType, RabbitMqConfig } from './options.js';
 import { AMQP_CLOUDEVENTS, type AmqpRecord, RabbitMqReceiver } from './receiver.js';
 
-export function rabbitMqCapabilities(queueType: QueueType = 'quorum'): Capabilities {
+/**
+ * `managementApi`: whether `managementUrl` is configured. Ephemeral queues need no plugin, but core
+ * requires listGroups with ephemeralGroups, and only the management HTTP API can list queues.
+ */
+export function rabbitMqCapabilities(queueType: QueueType = 'quorum', managementApi = false): Capabilities {
   return {
     // A queue is FIFO, but group members consume in parallel and a requeued message is overtaken by later ones.
     orderingKeys: false,
@@ -31,7 +36,7 @@ export function rabbitMqCapabilities(queueType: QueueType = 'quorum'): Capabilit
     // AMQP cannot list exchanges (that needs the management HTTP API).
     topicAdmin: false,
     nativeDeadLetter: false,
-    ephemeralGroups: false,
+    ephemeralGroups: managementApi,
     deliveryCount: queueType === 'quorum',
     maxPayloadBytes: 128 * 1024 * 1024, // RabbitMQ's default max_message_size (3.8+)
   };
@@ -87,17 +92,20 @@ export class RabbitMqDriver implements Driver {
   /** A closure, so the URL and its password are no field that util.inspect or a serialiser could print. */
   private readonly open: () => Promise<ChannelModel>;
   private readonly queueArguments: Record<string, unknown>;
+  /** Only with `managementUrl`: AMQP cannot list queues, so without it core answers UNSUPPORTED. */
+  readonly listGroups?: (topic: string, signal: AbortSignal) => Promise<string[]>;
 
   constructor(
     config: RabbitMqConfig,
     private readonly logger: Logger,
   ) {
-    const { url, queueType, deliveryLimit, socketOptions, connectTimeoutMs, connectionName } = config;
-    this.capabilities = rabbitMqCapabilities(queueType);
+    const { url, queueType, deliveryLimit, socketOptions, connectTimeoutMs, connectionName, managementUrl } = config;
+    this.capabilities = rabbitMqCapabilities(queueType, managementUrl !== undefined);
     // A classic queue is declared without x-queue-type, so it matches queues other tools declared the default way.
     this.queueArguments = queueType === 'classic' ? {} : { 'x-queue-type': 'quorum' };
     if (deliveryLimit !== undefined) this.queueArguments['x-delivery-limit'] = deliveryLimit;
     const target = new URL(url);
+    if (managementUrl !== undefined) this.listGroups = managementGroupLister(managementUrl, target);
     this.broker = `${target.host}${target.pathname}`;
     if (!target.searchParams.has('heartbeat')) target.searchParams.set('heartbeat', String(config.heartbeatSeconds));
     // `timeout` bounds the TCP connect and the AMQP handshake (a server that accepts and never answers).
@@ -163,7 +171,7 @@ export class RabbitMqDriver implements Driver {
           'a group receives what is published once its queue exists; subscribe without fromBeginning',
       );
     }
-    const opening = this.attach(topic, queueName(topic, options.group), options.maxUnsettled);
+    const opening = this.attach(topic, queueName(topic, options.group), options);
     // Given up on by the caller: the receiver, if it still opens, must not keep its channel.
     opening.then((receiver) => signal.aborted && void receiver.close(), ignore);
     return race(opening, signal);
@@ -236,12 +244,17 @@ export class RabbitMqDriver implements Driver {
     return opening;
   }
 
-  private async attach(topic: string, queue: string, maxUnsettled: number): Promise<RabbitMqReceiver> {
-    const channel = await (await this.connection()).createChannel();
-    const receiver = new RabbitMqReceiver(channel, queue, this.capabilities.deliveryCount);
+  private async attach(topic: string, queue: string, options: ReceiverOptions): Promise<RabbitMqReceiver> {
+    const ephemeral = options.ephemeral === true;
+    const model = await this.connection();
+    const channel = await model.createChannel();
+    // An ephemeral queue is classic: the broker keeps no delivery count, core counts.
+    const receiver = new RabbitMqReceiver(channel, queue, this.capabilities.deliveryCount && !ephemeral, model);
     try {
-      await this.declareOnce(queue, () => this.declare(channel, topic, queue));
-      await receiver.consume(maxUnsettled);
+      const declare = () => this.declare(channel, topic, queue, ephemeral);
+      // Not shared: a classic queue has no Raft member to wait for, and a durable queue of the same name must fail it (406).
+      await (ephemeral ? declare() : this.declareOnce(queue, declare));
+      await receiver.consume(options.maxUnsettled);
       return receiver;
     } catch (error) {
       await receiver.close();
@@ -264,10 +277,19 @@ export class RabbitMqDriver implements Driver {
     return pending;
   }
 
-  /** A durable topic exchange per topic; the group's durable queue bound with `#`: from then on the broker keeps the group's messages. */
-  private async declare(channel: Channel, topic: string, queue: string): Promise<void> {
+  /**
+   * A durable topic exchange per topic; the group's durable queue bound with `#`: from then on the broker
+   * keeps the group's messages. An ephemeral group's queue is exclusive and auto-delete: the broker
+   * deletes it, binding included, when its consumer is cancelled or the connection closes.
+   */
+  private async declare(channel: Channel, topic: string, queue: string, ephemeral: boolean): Promise<void> {
     await channel.assertExchange(topic, 'topic', { durable: true });
-    await channel.assertQueue(queue, { durable: true, arguments: this.queueArguments });
+    await channel.assertQueue(
+      queue,
+      ephemeral
+        ? { durable: false, exclusive: true, autoDelete: true }
+        : { durable: true, arguments: this.queueArguments },
+    );
     await channel.bindQueue(queue, topic, '#');
   }
 }

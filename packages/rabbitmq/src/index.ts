@@ -35,7 +35,7 @@ export function createRabbitMqAdapter(options: RabbitMqOptions & AdapterOptions 
 
 export const backend: BackendDefinition<typeof rabbitMqSchema> = {
   name: 'rabbitmq',
-  env: { url: 'RABBITMQ_URL' },
+  env: { url: 'RABBITMQ_URL', managementUrl: 'RABBITMQ_MANAGEMENT_URL' },
   schema: rabbitMqSchema,
   announceDefaults: ['url'],
   create: (config, options) =>

@@ -20,6 +20,11 @@ export const rabbitMqSchema = z
     queueType: z.enum(['quorum', 'classic']).default('quorum'),
     /** Quorum only: `x-delivery-limit`, after which the broker drops (or dead-letters) a message. */
     deliveryLimit: numericOption(z.number().int().positive()).optional(),
+    /**
+     * The management plugin's HTTP API (`http://host:15672`), the only way to list a topic's groups
+     * (listGroups, and so ephemeralGroups). User and password default to the AMQP URL's.
+     */
+    managementUrl: configFields.url(['http', 'https']).optional(),
     /** TCP connect plus AMQP handshake; a server that accepts and never answers fails after this. */
     connectTimeoutMs: numericOption(z.number().int().positive()).default(5_000),
     /** AMQP heartbeat: a dead connection is noticed after two to three of these. Unless the URL sets `heartbeat`. */

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
+  abortion,
+  type ConsumerLag,
   cloudEventsHeaders,
   EventportError,
   type Headers,
@@ -8,7 +10,7 @@ import {
   RESERVED_HEADERS,
   type Receiver,
 } from '@eventport/core';
-import type { Channel, ConsumeMessage, MessagePropertyHeaders } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage, MessagePropertyHeaders } from 'amqplib';
 
 export interface AmqpRecord extends IncomingRecord {
   deliveryTag: number;
@@ -38,6 +40,7 @@ export class RabbitMqReceiver implements Receiver<AmqpRecord> {
     private readonly channel: Channel,
     private readonly queue: string,
     private readonly counted: boolean,
+    private readonly model: ChannelModel,
   ) {
     // The broker closes a channel on errors (404, 406...); 'close' follows, also when the connection goes.
     channel.on('error', (error: unknown) => {
@@ -85,12 +88,27 @@ export class RabbitMqReceiver implements Receiver<AmqpRecord> {
     if (this.nacks.length > 0) this.nackTimer ??= setImmediate(() => this.flushNacks());
   }
 
+  /**
+   * The queue's ready messages, on a channel of its own: a passive declare of a queue someone deleted
+   * closes its channel, which must not be the consumer's.
+   */
+  async lag(signal: AbortSignal): Promise<ConsumerLag> {
+    const opening = this.model.createChannel();
+    try {
+      const channel = await Promise.race([opening, abortion(signal)]);
+      channel.on('error', ignore);
+      const { messageCount } = await Promise.race([channel.checkQueue(this.queue), abortion(signal)]);
+      return { messages: messageCount };
+    } finally {
+      void opening.then((channel) => channel.close()).catch(ignore);
+    }
+  }
+
   /** Cancels the consumer and closes the channel: the broker requeues everything unacked. */
   async close(): Promise<void> {
     this.buffer.end();
     clearImmediate(this.nackTimer);
     if (!this.open) return;
-    const ignore = () => undefined;
     if (this.consumerTag !== undefined) await this.channel.cancel(this.consumerTag).catch(ignore);
     this.flushNacks();
     if (this.open) await this.channel.close().catch(ignore);
@@ -126,6 +144,8 @@ export class RabbitMqReceiver implements Receiver<AmqpRecord> {
     );
   }
 }
+
+const ignore = () => undefined;
 
 function tagged(deliveryTag: number): ConsumeMessage {
   return { fields: { deliveryTag } } as ConsumeMessage;

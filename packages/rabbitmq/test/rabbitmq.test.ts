@@ -30,6 +30,7 @@ import {
   keepBrokerSteadyDuringEachTest,
   RABBITMQ_URL,
   rabbitmqctl,
+  startManagementStandIn,
   urlForVhost,
 } from './broker';
 import { BrokerProxy, selfSignedCertificate } from './proxy';
@@ -651,6 +652,95 @@ describe('error classification', () => {
       code: 'INVALID_ARGUMENT',
     });
   });
+});
+
+describe('ephemeral groups and listGroups', () => {
+  const queueLines = async (queue: string) =>
+    (await rabbitmqctl('list_queues', 'name', 'type', 'durable', 'exclusive', 'auto_delete', '--no-table-headers'))
+      .split('\n')
+      .filter((line) => line.split('\t')[0] === queue);
+  const bindingLines = async (queue: string) =>
+    (await rabbitmqctl('list_bindings', 'destination_name', '--no-table-headers'))
+      .split('\n')
+      .filter((line) => line.trim() === queue);
+  // The driver's, as core's adapter lists groups only with capabilities.topicAdmin (false here).
+  const listGroupsVia = (managementUrl: string) => {
+    const driver = createRabbitMqDriver({ url: RABBITMQ_URL, managementUrl }, quietLogger());
+    const listGroups = driver.listGroups as NonNullable<typeof driver.listGroups>;
+    return (topic: string) => listGroups(topic, AbortSignal.timeout(30_000));
+  };
+
+  test('an ephemeral group is an exclusive auto-delete classic queue <topic>.<group>; close() leaves no queue and no binding', async () => {
+    const management = await startManagementStandIn();
+    try {
+      const adapter = open({ managementUrl: management.url });
+      expect(adapter.capabilities.ephemeralGroups).toBe(true);
+      const listGroups = listGroupsVia(management.url);
+      const topic = topicFor('ephemeral');
+      const received: ReceivedMessage[] = [];
+      const subscription = await adapter.subscribe(topic, (message) => void received.push(message), {
+        group: 'look',
+        ephemeral: true,
+      });
+      expect(await queueLines(`${topic}.look`)).toEqual([`${topic}.look\tclassic\tfalse\ttrue\ttrue`]);
+      expect(await listGroups(topic)).toEqual(['look']);
+      await adapter.publish({ topic, data: { n: 1 } });
+      expect(await eventually(() => received.length === 1, 10_000)).toBe(true);
+      expect(await subscription.lag()).toEqual({ messages: 0 });
+      await subscription.close();
+      // The broker deletes an auto-delete queue just after its consumer's cancel-ok.
+      let left = await queueLines(`${topic}.look`);
+      for (let tries = 0; left.length > 0 && tries < 20; tries++) {
+        await sleep(250);
+        left = await queueLines(`${topic}.look`);
+      }
+      expect(left).toEqual([]);
+      expect(await bindingLines(`${topic}.look`)).toEqual([]);
+      expect(await listGroups(topic)).toEqual([]);
+      // The connection the queue was exclusive to is still in use: the queue went with its consumer.
+      await adapter.publish({ topic, data: { n: 2 } });
+      const again = await adapter.subscribe(topic, (message) => void received.push(message), {
+        group: 'look',
+        ephemeral: true,
+      });
+      await sleep(500);
+      expect(received).toHaveLength(1);
+      await again.close();
+    } finally {
+      await management.close();
+    }
+  }, 120_000);
+
+  test('listGroups lists the <topic>.<group> queues bound to the topic (management API); without managementUrl UNSUPPORTED', async () => {
+    const topic = topicFor('groups');
+    const plain = open();
+    expect(plain.capabilities.ephemeralGroups).toBe(false);
+    expect(createRabbitMqDriver({ url: RABBITMQ_URL }, quietLogger()).listGroups).toBeUndefined();
+    await expect(plain.listGroups(topic)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    await expect(plain.subscribe(topic, () => undefined, { group: 'g', ephemeral: true })).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+    });
+    const management = await startManagementStandIn();
+    try {
+      const adapter = open();
+      const listGroups = listGroupsVia(management.url);
+      await (await adapter.subscribe(topic, () => undefined, { group: 'billing' })).close();
+      await (await open({ queueType: 'classic' }).subscribe(topic, () => undefined, { group: 'audit' })).close();
+      // A queue someone else bound to the exchange is no group of this topic.
+      const channel = await nativeChannel(adapter);
+      await channel.assertQueue(`${prefix}foreign`);
+      await channel.bindQueue(`${prefix}foreign`, topic, '#');
+      await channel.close();
+      expect((await listGroups(topic)).sort()).toEqual(['audit', 'billing']);
+      await expect(listGroups(topicFor('never-used'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      const wrong = listGroupsVia(management.url.replace('//', '//guest:wrong-secret@'));
+      const refused = await wrong(topic).catch((error: unknown) => error);
+      expect(refused).toMatchObject({ code: 'PERMISSION_DENIED' });
+      expect(inspect(refused, { depth: 10 })).not.toContain('wrong-secret');
+    } finally {
+      await management.close();
+    }
+  }, 120_000);
 });
 
 describe('driver contract', () => {
