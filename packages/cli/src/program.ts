@@ -12,6 +12,7 @@ import { listDeadLetters, replay } from '@eventport/dlq';
 import { Command, CommanderError, Option } from 'commander';
 import { parseDuration, parseFlag, parseTime, positiveInteger } from './arguments.js';
 import { collectOption, resolveConnection } from './connection.js';
+import { EXIT } from './exit.js';
 import {
   compileFormat,
   FORMAT_PLACEHOLDERS,
@@ -23,8 +24,7 @@ import {
 } from './format.js';
 import { TailStats } from './stats.js';
 
-/** Exit codes, documented in the README: scripts branch on them. bin.ts turns 130 into 143 after SIGTERM. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130, terminated: 143 } as const;
+export { EXIT };
 
 export interface CliIO {
   stdin: NodeJS.ReadableStream;

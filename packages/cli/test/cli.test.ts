@@ -704,3 +704,42 @@ test('the binary is executable through node with --help', async () => {
   const { stdout } = await run(process.execPath, [BIN, '--help']);
   expect(stdout).toMatch(/publish .*\n.*tail/s);
 });
+
+/** kcat and mill leave nothing behind; neither does a tail without --group, on any network backend. */
+describe.each(['redis-streams', 'rabbitmq', 'kafka', 'pubsub', 'kinesis', 'nats'])(
+  'tail on %s without --group',
+  (backend) => {
+    test('prints what arrives, and the broker is left with the groups it had', async () => {
+      const topic = `cli-ephemeral-${backend}-${randomUUID().slice(0, 8)}`;
+      const adapter = await createAdapter(backend, {});
+      try {
+        const kept = await adapter.subscribe(topic, () => undefined, { group: 'cli-kept' });
+        await kept.close();
+        const before = (await adapter.listGroups(topic)).sort();
+        expect(before).toContain('cli-kept');
+
+        const tailing = tail([topic], {});
+        // Joining takes a moment on some brokers, and a throwaway group keeps nothing published before it
+        // joined: publish until the tail shows one.
+        const deadline = Date.now() + 60_000;
+        while (tailing.lines.length === 0 && Date.now() < deadline) {
+          await adapter.publish({ topic, data: { at: Date.now() } });
+          await sleep(500);
+        }
+        expect(tailing.lines.length).toBeGreaterThan(0);
+        const { group } = JSON.parse(tailing.lines[0] as string);
+        expect(group).toMatch(/^eventport-tail-/);
+        tailing.child.kill('SIGINT');
+        expect(await tailing.exited).toBe(130);
+
+        const groupsNow = async () => (await adapter.listGroups(topic)).sort();
+        await eventually(async () => (await groupsNow()).join() === before.join(), 15_000, 250);
+        expect(await groupsNow()).toEqual(before);
+        expect(before).not.toContain(group);
+      } finally {
+        if (adapter.capabilities.topicAdmin) await adapter.deleteTopic(topic).catch(() => undefined);
+        await adapter.disconnect();
+      }
+    }, 120_000);
+  },
+);

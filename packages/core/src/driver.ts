@@ -37,9 +37,9 @@ export interface Driver {
   deleteTopic(topic: string, signal: AbortSignal): Promise<void>;
   listTopics(signal: AbortSignal): Promise<string[]>;
   /**
-   * The groups (named as given to openReceiver) that hold a position on `topic`: a queue, consumer
-   * group, subscription or checkpoint on the broker. Required when `capabilities.ephemeralGroups`,
-   * so tests can see that an ephemeral group left nothing behind.
+   * Optional: the groups (named as given to openReceiver) that hold a position on `topic` (a queue,
+   * consumer group, subscription or checkpoint on the broker), for `eventport` and for tests that
+   * check an ephemeral group left nothing behind.
    */
   listGroups?(topic: string, signal: AbortSignal): Promise<string[]>;
   /** Cheap round trip to the broker; throws when it is unreachable. */

@@ -115,7 +115,11 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
   }
 
   private subscriptionStates() {
-    return [...this.subscriptions].map((subscription) => ({ ...subscription.state, backend: this.backend }));
+    return [...this.subscriptions].map((subscription) => ({
+      ...subscription.state,
+      backend: this.backend,
+      lag: () => subscription.lag(),
+    }));
   }
 
   getMetrics(): MetricsSnapshot {

@@ -1,3 +1,4 @@
+import type { ConsumerLag } from '@eventport/core';
 import { Counter, Gauge, Histogram, type Registry, register } from 'prom-client';
 
 export const METRIC_NAMES = {
@@ -9,6 +10,8 @@ export const METRIC_NAMES = {
   inFlight: 'eventport_handlers_in_flight',
   deadLettered: 'eventport_dead_lettered_total',
   subscriptionState: 'eventport_subscription_state',
+  lagMessages: 'eventport_consumer_lag_messages',
+  lagSeconds: 'eventport_consumer_lag_seconds',
 } as const;
 
 /** Seconds; from a fast in-process publish to a slow broker round trip under load. */
@@ -27,10 +30,18 @@ export interface Instruments {
   inFlight: Gauge<ConsumerLabel>;
   deadLettered: Counter<BaseLabel>;
   subscriptionState: Gauge<ConsumerLabel | 'state'>;
+  lagMessages: Gauge<ConsumerLabel>;
+  lagSeconds: Gauge<ConsumerLabel>;
 }
 
 /** What the state gauge reads at each scrape. */
-export type SubscriptionStates = () => Array<{ topic: string; group: string; backend: string; state: string }>;
+export type SubscriptionStates = () => Array<{
+  topic: string;
+  group: string;
+  backend: string;
+  state: string;
+  lag: () => Promise<ConsumerLag | undefined>;
+}>;
 
 const STATES = ['running', 'reconnecting', 'closed'] as const;
 /** Every registry's state gauge reads the subscriptions of every adapter decorated against it. */
@@ -54,6 +65,33 @@ export function instrumentsFor(options: InstrumentOptions, states: SubscriptionS
   sources.add(states);
   const existing = <M>(name: string, create: () => M): M =>
     (registry.getSingleMetric(name) as M | undefined) ?? create();
+  const subscriptions = () => [...(stateSources.get(registry) ?? [])].flatMap((source) => source());
+  // Read at scrape time from the broker (one call per subscription, within the health deadline); a
+  // subscription whose broker reports no lag, or did not answer, has no sample rather than a made-up one.
+  const lagGauge = (name: string, help: string, pick: (lag: ConsumerLag) => number | undefined) =>
+    existing(
+      name,
+      () =>
+        new Gauge({
+          name,
+          help,
+          labelNames: ['topic', 'backend', 'group'],
+          registers: [registry],
+          async collect() {
+            this.reset();
+            await Promise.all(
+              subscriptions().map(async ({ topic, group, backend, state, lag }) => {
+                if (state !== 'running') return;
+                const value = await lag().then(
+                  (read) => (read === undefined ? undefined : pick(read)),
+                  () => undefined,
+                );
+                if (value !== undefined) this.set({ topic, group, backend }, value);
+              }),
+            );
+          },
+        }),
+    );
   const durationHistogram = (name: string, help: string, buckets: number[], labelNames: string[]) =>
     existing(name, () => new Histogram({ name, help, labelNames, buckets, registers: [registry] }));
   return {
@@ -129,14 +167,22 @@ export function instrumentsFor(options: InstrumentOptions, states: SubscriptionS
           registers: [registry],
           collect() {
             this.reset();
-            for (const source of stateSources.get(registry) ?? []) {
-              for (const { topic, group, backend, state } of source()) {
-                for (const candidate of STATES)
-                  this.set({ topic, group, backend, state: candidate }, candidate === state ? 1 : 0);
-              }
+            for (const { topic, group, backend, state } of subscriptions()) {
+              for (const candidate of STATES)
+                this.set({ topic, group, backend, state: candidate }, candidate === state ? 1 : 0);
             }
           },
         }),
+    ),
+    lagMessages: lagGauge(
+      METRIC_NAMES.lagMessages,
+      'Records the group has not been given yet (and, where the broker counts so, not acked), as the broker reports it: Kafka offsets, Redis XINFO, RabbitMQ queue depth, JetStream num_pending',
+      (lag) => lag.messages,
+    ),
+    lagSeconds: lagGauge(
+      METRIC_NAMES.lagSeconds,
+      'How far behind the newest record the group reads, where the broker reports it (Kinesis MillisBehindLatest)',
+      (lag) => (lag.millisBehind === undefined ? undefined : lag.millisBehind / 1000),
     ),
   };
 }

@@ -15,9 +15,9 @@ import { Registry } from 'prom-client';
 import { sampleValue } from './read-metrics';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await sleep(5);
   }
@@ -136,6 +136,31 @@ describe('withMetrics: Prometheus metrics', () => {
     expect(await sampleValue(registry, METRIC_NAMES.subscriptionState, { ...labels, state: 'reconnecting' })).toBe(0);
     await subscription.close();
     expect(await sampleValue(registry, METRIC_NAMES.subscriptionState, { ...labels, state: 'running' })).toBe(0);
+  });
+
+  test('consumer lag is read from the broker at scrape time, per group, down to 0 once caught up', async () => {
+    const registry = new Registry();
+    const adapter = withMetrics(memory(new MemoryBroker()), { registry });
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const subscription = await adapter.subscribe('backlog', () => released, { group: 'slow', concurrency: 1 });
+    await adapter.publishBatch(Array.from({ length: 10 }, (_, n) => ({ topic: 'backlog', data: n })));
+    const labels = { topic: 'backlog', backend: 'memory', group: 'slow' };
+    // One handler runs and core holds at most 2 per handler: at least 8 are still with the broker.
+    await until(async () => (await sampleValue(registry, METRIC_NAMES.lagMessages, labels)) >= 8);
+    expect(await sampleValue(registry, METRIC_NAMES.lagMessages, labels)).toBeLessThanOrEqual(10);
+    release();
+    // A sample of 0, not a missing one (sampleValue reads a missing sample as 0 too).
+    const lagSample = async () =>
+      (await registry.getSingleMetric(METRIC_NAMES.lagMessages)?.get())?.values.find(
+        (entry) => entry.labels.group === 'slow',
+      )?.value;
+    await until(async () => (await lagSample()) === 0);
+    expect(await lagSample()).toBe(0);
+    await subscription.close();
+    await adapter.disconnect();
   });
 
   test('dead letters are counted by the topic they came from', async () => {

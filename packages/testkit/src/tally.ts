@@ -73,9 +73,13 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `condition` until true or the timeout; returns whether it became true. */
-export async function eventually(condition: () => boolean, timeoutMs: number, intervalMs = 20): Promise<boolean> {
+export async function eventually(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 20,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) return false;
     await sleep(intervalMs);
   }

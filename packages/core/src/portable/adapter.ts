@@ -310,7 +310,8 @@ class PortableAdapter implements EventAdapter {
         new EventportError('UNSUPPORTED', `${this.backend} cannot list the consumer groups of a topic`),
       );
     }
-    return this.admin('listGroups', (signal) => listGroups.call(this.driver, topic, signal), topic);
+    // Not topic administration: RabbitMQ lists its queues through the management API without it.
+    return this.brokerCall('listGroups', (signal) => listGroups.call(this.driver, topic, signal), topic);
   }
 
   async health(): Promise<HealthStatus> {
@@ -335,14 +336,22 @@ class PortableAdapter implements EventAdapter {
     return this.driver.native();
   }
 
-  private async admin<R>(operation: string, run: (signal: AbortSignal) => Promise<R>, topic?: string): Promise<R> {
-    this.assertUsable(operation);
+  private admin<R>(operation: string, run: (signal: AbortSignal) => Promise<R>, topic?: string): Promise<R> {
     if (!this.capabilities.topicAdmin) {
-      throw new EventportError(
-        'UNSUPPORTED',
-        `${this.backend} does not support ${operation} (capabilities.topicAdmin is false)`,
+      this.assertUsable(operation);
+      return Promise.reject(
+        new EventportError(
+          'UNSUPPORTED',
+          `${this.backend} does not support ${operation} (capabilities.topicAdmin is false)`,
+        ),
       );
     }
+    return this.brokerCall(operation, run, topic);
+  }
+
+  /** A one-off broker call (not a publish or a subscription) within the admin deadline. */
+  private async brokerCall<R>(operation: string, run: (signal: AbortSignal) => Promise<R>, topic?: string): Promise<R> {
+    this.assertUsable(operation);
     try {
       return await withDeadline(this.deadlines.adminMs, `${operation} on ${this.backend}`, async (signal) => {
         await this.connect();
