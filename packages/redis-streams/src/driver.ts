@@ -18,7 +18,7 @@ import Redis from 'ioredis';
 import { entryFields, parseCursorReply, parsePending } from './entries.js';
 import { classifyRedisError } from './errors.js';
 import { type RedisStreamsConfig, type RedisStreamsOptions, redisStreamsSchema } from './options.js';
-import { BLOCK_MS, type GroupState, RedisStreamsReceiver } from './receiver.js';
+import { BLOCK_MS, type GroupState, RedisStreamsReceiver, readGroups } from './receiver.js';
 
 export const REDIS_STREAMS_CAPABILITIES: Capabilities = {
   // Redis hands a group's entries to whichever member reads first: two members can hold one key at once.
@@ -28,7 +28,7 @@ export const REDIS_STREAMS_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
-  ephemeralGroups: false,
+  ephemeralGroups: true,
   deliveryCount: true,
   // Redis accepts 512 MB strings, but every stream entry lives in server memory.
   maxPayloadBytes: 64 * 1024 * 1024,
@@ -128,32 +128,40 @@ export class RedisStreamsDriver implements Driver {
     const client = this.connected();
     const stream = this.streamKey(topic);
     const { group } = options;
-    const state = this.groups.get(`${stream}\n${group}`) ?? { unacked: new Set(), members: new Set() };
-    this.groups.set(`${stream}\n${group}`, state);
-    // A group read from before that vanished (stream deleted, Redis restarted without its data) is
-    // recreated where this process last read, so nothing published in between is skipped.
-    const start = state.lastId ?? (options.fromBeginning ? '0' : '$');
-    await client.xgroup('CREATE', stream, group, start, 'MKSTREAM').catch((error: Error) => {
-      if (!error.message.startsWith('BUSYGROUP')) throw error;
-    });
+    const key = `${stream}\n${group}`;
+    const state = this.groups.get(key) ?? { unacked: new Set(), members: new Set() };
+    this.groups.set(key, state);
+    // Counted before the group is created: a sibling closing meanwhile must not destroy an ephemeral group under it.
     let index = 0;
     while (state.members.has(index)) index++;
     state.members.add(index);
+    const release = () => {
+      state.members.delete(index);
+      // Where an ephemeral group stopped is forgotten with it: opened again, it starts afresh.
+      if (options.ephemeral && state.members.size === 0) this.groups.delete(key);
+    };
     const consumer = `${this.consumerName}-${index}`;
     const reader = client.duplicate({ commandTimeout: (client.options.commandTimeout ?? TIMEOUT_MS) + BLOCK_MS });
     reader.on('error', () => undefined); // a failed read fails receive(), which core reports
     try {
+      // A group read from before that vanished (stream deleted, Redis restarted without its data) is
+      // recreated where this process last read, so nothing published in between is skipped.
+      const start = state.lastId ?? (options.fromBeginning ? '0' : '$');
+      await client.xgroup('CREATE', stream, group, start, 'MKSTREAM').catch((error: Error) => {
+        if (!error.message.startsWith('BUSYGROUP')) throw error;
+      });
       await Promise.race([reader.connect(), abortion(signal)]);
       // What this consumer name still owns (a restart with a stable consumerName, a replaced receiver of
       // this process) is delivered first, except entries already handled whose XACK failed.
       const own = parsePending(await client.xpending(stream, group, '-', '+', 10_000, consumer));
       const pending = own.map(([id]) => id).filter((id) => !state.unacked.has(id));
       const { claimIdleMs, claimIntervalMs = Math.max(1, Math.min(claimIdleMs / 2, 5_000)) } = this.config;
-      const member = { client, reader, stream, group, consumer, state, claimIdleMs, claimIntervalMs };
-      return new RedisStreamsReceiver(member, pending, () => state.members.delete(index));
+      const ephemeral = options.ephemeral ?? false;
+      const member = { client, reader, stream, group, consumer, state, claimIdleMs, claimIntervalMs, ephemeral };
+      return new RedisStreamsReceiver(member, pending, release);
     } catch (error) {
       reader.disconnect();
-      state.members.delete(index);
+      release();
       throw error;
     }
   }
@@ -181,6 +189,10 @@ export class RedisStreamsDriver implements Driver {
       for (const key of scanned.items) topics.add(key.slice(keyPrefix.length));
     } while (cursor !== '0' && !signal.aborted);
     return [...topics].sort();
+  }
+
+  async listGroups(topic: string): Promise<string[]> {
+    return (await readGroups(this.connected(), this.streamKey(topic))).map(({ name }) => name).sort();
   }
 
   native(): Redis | undefined {

@@ -93,3 +93,27 @@ export function parsePending(reply: unknown): Array<[id: string, count: number]>
     return [String(item[0]), Number(item[3])];
   });
 }
+
+/**
+ * XINFO GROUPS: each group as `[field, value, ...]` (RESP2, or RESP3 flattened) or as an object
+ * (replyMapping "resp3"). `lag` is absent before Redis 7 and null where Redis cannot count it (entries
+ * deleted past the group's position, a group created at an arbitrary id): both are left undefined.
+ */
+export function parseGroups(reply: unknown): Array<{ name: string; lag?: number }> {
+  check(Array.isArray(reply), 'XINFO GROUPS');
+  return (reply as unknown[]).map((item) => {
+    let fields: Map<string, unknown>;
+    if (Array.isArray(item)) {
+      check(item.length % 2 === 0, 'XINFO GROUPS');
+      fields = new Map();
+      for (let at = 0; at < item.length; at += 2) fields.set(String(item[at]), item[at + 1]);
+    } else {
+      check(typeof item === 'object' && item !== null, 'XINFO GROUPS');
+      fields = item instanceof Map ? item : new Map(Object.entries(item as object));
+    }
+    const name = fields.get('name');
+    check(isText(name), 'XINFO GROUPS');
+    const lag = fields.get('lag');
+    return typeof lag === 'number' ? { name: String(name), lag } : { name: String(name) };
+  });
+}

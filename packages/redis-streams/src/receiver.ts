@@ -1,9 +1,12 @@
-import type { IncomingRecord, Receiver } from '@eventport/core';
+import type { ConsumerLag, IncomingRecord, Receiver } from '@eventport/core';
 import type Redis from 'ioredis';
-import { parseCursorReply, parseEntries, parsePending, parseReadReply, toRecord } from './entries.js';
+import { parseCursorReply, parseEntries, parseGroups, parsePending, parseReadReply, toRecord } from './entries.js';
 
 /** Longest XREADGROUP BLOCK: how soon `receive` notices that its signal aborted. */
 export const BLOCK_MS = 1_000;
+
+/** The group or its stream no longer exists: a closing member has nothing left to hand back or remove. */
+const GONE = /^(NOGROUP|ERR The XGROUP subcommand requires the key)/;
 
 /** What this process knows about one group of one stream, shared by its receivers and outliving them. */
 export interface GroupState {
@@ -25,6 +28,18 @@ export interface Member {
   state: GroupState;
   claimIdleMs: number;
   claimIntervalMs: number;
+  /** The group is destroyed when the last member of this process closes. */
+  ephemeral: boolean;
+}
+
+/** The groups of a stream; none when the stream does not exist. */
+export async function readGroups(client: Redis, stream: string): Promise<ReturnType<typeof parseGroups>> {
+  try {
+    return parseGroups(await client.call('XINFO', 'GROUPS', stream));
+  } catch (error) {
+    if (error instanceof Error && error.message.startsWith('ERR no such key')) return [];
+    throw error;
+  }
 }
 
 /**
@@ -70,25 +85,34 @@ export class RedisStreamsReceiver implements Receiver {
     if (acks.length > 0) await this.ack(acks.map(({ id }) => id));
   }
 
+  /** Entries not yet delivered to the group (XINFO GROUPS `lag`, Redis 7); pending ones are not counted. */
+  async lag(): Promise<ConsumerLag> {
+    const { client, stream, group } = this.m;
+    const lag = (await readGroups(client, stream)).find(({ name }) => name === group)?.lag;
+    return lag === undefined ? {} : { messages: lag };
+  }
+
   /**
    * What it still holds is marked as delivered long ago, so the next sweep of any member takes it at
    * once (Redis has no unowned pending state). A member left with nothing pending is deleted; so is
-   * nothing to do when the group itself is gone.
+   * nothing to do when the group itself is gone. The last member of an ephemeral group destroys it
+   * (consumers and pending list with it) instead.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keeper);
-    const { client, reader, stream, group, consumer } = this.m;
+    const { client, reader, stream, group, consumer, state, ephemeral } = this.m;
     reader.disconnect();
     const ids = [...this.held, ...this.nacked];
     try {
-      if (ids.length > 0) await client.xclaim(stream, group, consumer, 0, ...ids, 'TIME', 1, 'JUSTID');
+      if (ephemeral && state.members.size === 1) await client.xgroup('DESTROY', stream, group);
+      else if (ids.length > 0) await client.xclaim(stream, group, consumer, 0, ...ids, 'TIME', 1, 'JUSTID');
       else if (parsePending(await client.xpending(stream, group, '-', '+', 1, consumer)).length === 0) {
         await client.xgroup('DELCONSUMER', stream, group, consumer);
       }
     } catch (error) {
-      if (!(error instanceof Error && error.message.startsWith('NOGROUP'))) throw error;
+      if (!(error instanceof Error && GONE.test(error.message))) throw error;
     } finally {
       this.release();
     }

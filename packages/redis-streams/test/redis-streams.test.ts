@@ -3,7 +3,7 @@ import { createAdapter, type EventAdapter, isEventportError, type ReceivedMessag
 import { createRedisStreamsAdapter } from '@eventport/redis-streams';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import Redis from 'ioredis';
-import { parseCursorReply, parsePending, parseReadReply } from '../src/entries.js';
+import { parseCursorReply, parseGroups, parsePending, parseReadReply } from '../src/entries.js';
 import { PrivateRedis } from './private-redis.js';
 
 const url = process.env.REDIS_URL ?? 'redis://localhost:6379';
@@ -206,6 +206,63 @@ describe('redis-streams specifics', () => {
     expect(received[0]?.id).toBe(id);
   });
 
+  test('an ephemeral group outlives a closed subscriber while another runs; the last one destroys it, and opened again it starts afresh', async () => {
+    const topic = topicFor('ephemeral');
+    const adapter = open();
+    expect(await adapter.listGroups(topic)).toEqual([]);
+    const received: number[] = [];
+    const subscribe = () =>
+      adapter.subscribe<{ n: number }>(topic, (message) => void received.push(message.data.n), {
+        group: 'look',
+        ephemeral: true,
+      });
+    const first = await subscribe();
+    const second = await subscribe();
+    await adapter.publish({ topic, data: { n: 1 } });
+    await until(() => received.includes(1));
+    await first.close();
+    expect(await adapter.listGroups(topic)).toEqual(['look']);
+    await second.close();
+    expect(await adapter.listGroups(topic)).toEqual([]);
+    // Published while no subscriber ran: not kept for the group, not even by this process.
+    await adapter.publish({ topic, data: { n: 2 } });
+    const third = await subscribe();
+    await adapter.publish({ topic, data: { n: 3 } });
+    await until(() => received.includes(3));
+    await third.close();
+    expect(received).toEqual([1, 3]);
+    expect(await adapter.listGroups(topic)).toEqual([]);
+  });
+
+  test('lag is left undefined, not guessed, while Redis cannot count it (an entry deleted ahead of the group)', async () => {
+    const topic = topicFor('lag-deleted');
+    const adapter = open();
+    let release: () => void = () => undefined;
+    const blocked = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const subscription = await adapter.subscribe(topic, () => blocked, { group: 'g', concurrency: 1 });
+    const lagUntil = async (done: (messages: number | undefined) => boolean) => {
+      const deadline = Date.now() + 15_000;
+      let messages = (await subscription.lag())?.messages;
+      while (!done(messages) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        messages = (await subscription.lag())?.messages;
+      }
+      return messages;
+    };
+    await adapter.publishBatch(Array.from({ length: 5 }, (_, n) => ({ topic, data: { n } })));
+    expect(await lagUntil((messages) => messages !== undefined && messages < 5)).toBeGreaterThan(0);
+    const [[newest]] = (await redis.xrevrange(`eventport:${topic}`, '+', '-', 'COUNT', 1)) as [[string, string[]]];
+    await redis.xdel(`eventport:${topic}`, newest);
+    expect(await lagUntil((messages) => messages === undefined)).toBeUndefined();
+    release();
+    await adapter.publish({ topic, data: { n: 5 } });
+    // Once the group has read the newest entry, Redis counts again.
+    expect(await lagUntil((messages) => messages === 0)).toBe(0);
+    await subscription.close();
+  });
+
   test('createAdapter("redis-streams") reads REDIS_URL', async () => {
     const adapter = await createAdapter('redis-streams', { url: process.env.REDIS_URL });
     adapters.push(adapter);
@@ -239,6 +296,15 @@ describe('ioredis 5 and 6 reply shapes', () => {
     expect(() => parseCursorReply([Buffer.from('0-0')], 'XAUTOCLAIM')).toThrow(/unexpected XAUTOCLAIM reply/);
     expect(() => parsePending([['1-0', 'c', 5]])).toThrow(/unexpected XPENDING reply/);
     expect(() => parseCursorReply({ cursor: '0' }, 'SCAN')).toThrow(/unexpected SCAN reply/);
+  });
+
+  test('XINFO GROUPS: field lists (RESP2 and RESP3 flattened) and objects; a null or absent lag (Redis 6) is undefined', () => {
+    expect(parseGroups([['name', 'a', 'pending', 1, 'lag', 3]])).toEqual([{ name: 'a', lag: 3 }]);
+    expect(parseGroups([{ name: 'a', lag: null }, ['name', Buffer.from('b')]])).toEqual([{ name: 'a' }, { name: 'b' }]);
+    expect(parseGroups([])).toEqual([]);
+    for (const reply of [null, [['name']], [[]], [42]]) {
+      expect(() => parseGroups(reply)).toThrow(/unexpected XINFO GROUPS reply/);
+    }
   });
 
   test.each([2, 3] as const)(
