@@ -13,9 +13,9 @@ import {
   SENT,
   type SendResult,
 } from '@eventport/core';
-import { type Admin, Kafka, Partitioners, type Producer } from 'kafkajs';
-import { classifyKafkaError, kafkaLogCreator, kafkaLogLevel } from './errors.js';
-import { GroupMember, KAFKA_CLOUDEVENTS, type KafkaRecord } from './member.js';
+import { type Admin, AssignerProtocol, Kafka, Partitioners, type Producer } from 'kafkajs';
+import { classifyKafkaError, kafkaLogCreator, kafkaLogLevel, unlessUnsupported } from './errors.js';
+import { committedOffsets, GroupMember, KAFKA_CLOUDEVENTS, type KafkaRecord } from './member.js';
 import { COMPRESSION, type KafkaOptions, type ResolvedKafkaOptions, resolveKafkaOptions } from './options.js';
 
 export const KAFKA_CAPABILITIES: Capabilities = {
@@ -25,7 +25,7 @@ export const KAFKA_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
-  ephemeralGroups: false,
+  ephemeralGroups: true,
   // Kafka keeps no per-record delivery count: core counts attempts in this process.
   deliveryCount: false,
   // Kafka's default message.max.bytes is 1 MiB per record batch, headers included.
@@ -47,6 +47,8 @@ export class KafkaDriver implements Driver {
   private adminClient: Promise<Admin> | undefined;
   /** One group member per Kafka group and topic, shared by this driver's receivers. */
   private readonly members = new Map<string, GroupMember>();
+  /** The groups opened here, by topic: what listGroups can name where the broker lists none. */
+  private readonly opened = new Map<string, Set<string>>();
 
   /** Env vars (KAFKA_SERVER...) fill what `options` leave out. */
   constructor(
@@ -109,11 +111,13 @@ export class KafkaDriver implements Driver {
     const groupId = this.options.consumerGroupId(options.group, topic);
     const key = `${groupId}\n${topic}`;
     let member = this.members.get(key);
+    this.opened.set(topic, (this.opened.get(topic) ?? new Set()).add(options.group));
     if (!member) {
       const created: GroupMember = new GroupMember(this.kafka, this.options, {
         topic,
         groupId,
         fromBeginning: options.fromBeginning,
+        ephemeral: options.ephemeral ?? false,
         concurrency: options.maxUnsettled,
         admin: () => this.admin(),
         logger: this.logger,
@@ -153,6 +157,53 @@ export class KafkaDriver implements Driver {
     const topics = await this.withAdmin(signal, (admin) => admin.listTopics());
     // Internal topics (__consumer_offsets, __transaction_state) are the broker's, not the application's.
     return topics.filter((topic) => !topic.startsWith('__')).sort();
+  }
+
+  /**
+   * A Kafka group id has a portable name only where our naming made it: the default
+   * `${group}.${topic}`, a consumerGroupId that passes the group through, or a group opened here.
+   * Other applications' groups are not eventport's to name, and are left out.
+   */
+  async listGroups(topic: string, signal: AbortSignal): Promise<string[]> {
+    const { consumerGroupId } = this.options;
+    const opened = [...(this.opened.get(topic) ?? [])];
+    const suffix = `.${topic}`;
+    const portable = (id: string) =>
+      [...opened, id.endsWith(suffix) ? id.slice(0, -suffix.length) : id, id].find(
+        (group) => consumerGroupId(group, topic) === id,
+      );
+    return this.withAdmin(signal, async (admin) => {
+      // librdkafka's mock serves no ListGroups or DescribeGroups: there, the groups opened here are
+      // the candidates, and their committed offsets decide.
+      const listed = admin.listGroups().then(({ groups }) => groups.map(({ groupId }) => groupId));
+      const ids = await unlessUnsupported(
+        listed,
+        opened.map((group) => consumerGroupId(group, topic)),
+      );
+      const named = ids.flatMap((id) => {
+        const group = portable(id);
+        return group === undefined ? [] : [{ id, group }];
+      });
+      if (named.length === 0) return [];
+      const { groups } = await unlessUnsupported(admin.describeGroups(named.map(({ id }) => id)), { groups: [] });
+      const subscribed = new Set(
+        groups
+          .filter(
+            ({ protocolType, members }) =>
+              protocolType === 'consumer' &&
+              members.some(({ memberMetadata }) =>
+                AssignerProtocol.MemberMetadata.decode(memberMetadata)?.topics.includes(topic),
+              ),
+          )
+          .map(({ groupId }) => groupId),
+      );
+      const held = await Promise.all(
+        named.map(async ({ id, group }) =>
+          subscribed.has(id) || (await committedOffsets(admin, id, topic)).size > 0 ? [group] : [],
+        ),
+      );
+      return held.flat().sort();
+    });
   }
 
   async ping(signal: AbortSignal): Promise<void> {

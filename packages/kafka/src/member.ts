@@ -1,4 +1,6 @@
 import {
+  abortion,
+  type ConsumerLag,
   cloudEventsHeaders,
   describeError,
   type Headers,
@@ -14,6 +16,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kaf
 /** The Kafka binding of CloudEvents names its attribute headers ce_id, ce_type...; older eventport wrote ce-id. */
 export const KAFKA_CLOUDEVENTS = cloudEventsHeaders('ce_');
 
+import { classifyKafkaError } from './errors.js';
 import type { ResolvedKafkaOptions } from './options.js';
 
 export interface KafkaRecord extends IncomingRecord {
@@ -27,6 +30,8 @@ export interface MemberSettings {
   topic: string;
   groupId: string;
   fromBeginning: boolean;
+  /** Commits nothing to the broker, and deletes the group once the member left. */
+  ephemeral: boolean;
   concurrency: number;
   admin: () => Promise<Admin>;
   logger: Logger;
@@ -42,6 +47,8 @@ export interface MemberSettings {
  * OffsetLog: acks commit the settled prefix (offset + 1), a nack hands that record out again before
  * anything new. kafkajs restarts every partition from its committed offset after a rejoin, so a group
  * join resets every log and the records of the previous generation still queued are dropped.
+ * An ephemeral group commits nothing to the broker (its offsets stay in this process) and is deleted
+ * once the member left, so nothing of it outlives the member.
  */
 export class GroupMember {
   readonly ready: Promise<void>;
@@ -49,6 +56,8 @@ export class GroupMember {
   private readonly buffer = new PushBuffer<KafkaRecord>();
   private logs = new Map<number, OffsetLog<KafkaRecord>>();
   private readonly waiting = new Set<() => void>();
+  /** An ephemeral group's committed offsets, by partition: kept here, never on the broker. */
+  private readonly positions = new Map<number, string>();
   private generation = 0;
   private receivers = 0;
   /** Partitions of the last join whose start offsets are still to be made to exist on the broker. */
@@ -85,6 +94,11 @@ export class GroupMember {
       for (const log of this.logs.values()) log.reset();
       this.logs = new Map(assigned.map((partition) => [partition, this.newLog(partition)]));
       this.unpinned = fromBeginning ? [] : assigned;
+      // kafkajs restarts a partition without a broker commit from the earliest or latest offset.
+      for (const partition of assigned) {
+        const offset = this.positions.get(partition);
+        if (offset !== undefined) consumer.seek({ topic, partition, offset });
+      }
       if (assigned.length === 0) resolve();
     });
     // The first fetch after a join: kafkajs is running (a commit before that is silently dropped) and
@@ -127,6 +141,7 @@ export class GroupMember {
     return {
       receive: async (max, signal) => (closed ? [] : this.receive(max, signal)),
       settle: async (acks, nacks) => this.settle(acks, nacks),
+      lag: (signal) => Promise.race([this.lag(), abortion(signal)]),
       close: async () => {
         if (closed) return;
         closed = true;
@@ -171,6 +186,17 @@ export class GroupMember {
       this.wakeAll();
       await Promise.all([...this.logs.values()].map((log) => log.flush()));
       await this.consumer.disconnect();
+      if (!this.settings.ephemeral) return;
+      const { groupId, logger } = this.settings;
+      await this.settings
+        .admin()
+        .then((admin) => admin.deleteGroups([groupId]))
+        .catch((error: unknown) => {
+          // UNSUPPORTED: librdkafka's mock, where a group that never committed leaves nothing visible.
+          const code = classifyKafkaError(error)?.code;
+          if (code !== 'UNSUPPORTED' && code !== 'NOT_FOUND')
+            logger.warn('kafka: ephemeral group not deleted', this.fields(error));
+        });
     })();
     return this.closing;
   }
@@ -207,10 +233,33 @@ export class GroupMember {
     if (!halted()) resolveOffset(last.offset);
   }
 
+  /** Records the group has not been given yet or not committed, summed over every partition. */
+  private async lag(): Promise<ConsumerLag> {
+    const admin = await this.settings.admin();
+    const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(this.settings.topic), this.committed(admin)]);
+    let messages = 0;
+    for (const { partition, high, low } of ends) {
+      messages += Number(high) - Math.max(Number(low), Number(committed.get(partition) ?? low));
+    }
+    return { messages };
+  }
+
+  private committed(admin: Admin): Promise<Map<number, string>> {
+    const { topic, groupId, ephemeral } = this.settings;
+    return ephemeral ? Promise.resolve(this.positions) : committedOffsets(admin, groupId, topic);
+  }
+
+  private async commit(offsets: { partition: number; offset: string }[]): Promise<void> {
+    if (!this.settings.ephemeral) {
+      return this.consumer.commitOffsets(offsets.map((offset) => ({ topic: this.settings.topic, ...offset })));
+    }
+    for (const { partition, offset } of offsets) this.positions.set(partition, offset);
+  }
+
   private newLog(partition: number): OffsetLog<KafkaRecord> {
-    const { topic, logger } = this.settings;
+    const { logger } = this.settings;
     return new OffsetLog<KafkaRecord>(
-      (record) => this.consumer.commitOffsets([{ topic, partition, offset: (BigInt(record.offset) + 1n).toString() }]),
+      (record) => this.commit([{ partition, offset: (BigInt(record.offset) + 1n).toString() }]),
       // Not lost: a later commit covers it, or the partition's next owner reads it again.
       (error) => logger.warn('kafka: offset commit failed', this.fields(error)),
     );
@@ -220,20 +269,16 @@ export class GroupMember {
    * Kafka resolves a group without a committed offset to "latest" at each assignment, so a record
    * published between two rebalances of a young group could be skipped. Committing the current end
    * for such partitions makes the group's position exist: what is sent after openReceiver is kept.
+   * An ephemeral group keeps that position in this process, where a rejoin seeks to it.
    */
   private async pin(assigned: number[]): Promise<void> {
-    const { topic, groupId } = this.settings;
     const admin = await this.settings.admin();
-    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const unset = new Set(
-      (committed?.partitions ?? [])
-        .filter(({ partition, offset }) => assigned.includes(partition) && Number(offset) < 0)
-        .map(({ partition }) => partition),
-    );
+    const committed = await this.committed(admin);
+    const unset = new Set(assigned.filter((partition) => !committed.has(partition)));
     if (unset.size === 0) return;
-    const ends = await admin.fetchTopicOffsets(topic);
+    const ends = await admin.fetchTopicOffsets(this.settings.topic);
     const offsets = ends.filter(({ partition }) => unset.has(partition));
-    await this.consumer.commitOffsets(offsets.map(({ partition, high }) => ({ topic, partition, offset: high })));
+    await this.commit(offsets.map(({ partition, high }) => ({ partition, offset: high })));
   }
 
   private toRecord(partition: number, message: KafkaMessage, generation: number): KafkaRecord {
@@ -259,4 +304,11 @@ export class GroupMember {
   private fields(error: unknown): Record<string, unknown> {
     return { topic: this.settings.topic, groupId: this.settings.groupId, error: describeError(error) };
   }
+}
+
+/** The offsets `groupId` committed on `topic`, by partition (partitions without one are absent). */
+export async function committedOffsets(admin: Admin, groupId: string, topic: string): Promise<Map<number, string>> {
+  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const partitions = (committed?.partitions ?? []).filter(({ offset }) => Number(offset) >= 0);
+  return new Map(partitions.map(({ partition, offset }) => [partition, offset]));
 }

@@ -214,6 +214,14 @@ describe('kafka error mapping', () => {
       'PERMISSION_DENIED',
       false,
     ],
+    [
+      'a group DeleteGroups did not find',
+      Object.assign(new KafkaJSError('Error in DeleteGroups', { retriable: false }), {
+        groups: [{ groupId: 'g', errorCode: 69, error: protocolError('GROUP_ID_NOT_FOUND', 69, false) }],
+      }),
+      'NOT_FOUND',
+      false,
+    ],
     ['message too large', protocolError('MESSAGE_TOO_LARGE', 10, false), 'PAYLOAD_TOO_LARGE', false],
     ['leader moved', protocolError('NOT_LEADER_FOR_PARTITION', 6, true), 'CONNECTION', true],
     ['non-retriable', new KafkaJSNonRetriableError('broken'), 'INTERNAL', false],
