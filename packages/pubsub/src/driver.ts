@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   abortion,
   type Capabilities,
@@ -10,7 +11,7 @@ import {
 } from '@eventport/core';
 import { type CreateSubscriptionOptions, Duration, PubSub, type Topic } from '@google-cloud/pubsub';
 import { classifyPubSubError, GrpcStatus, grpcStatusOf, sanitizePubSubError } from './errors.js';
-import { assertResourceId, PUBSUB_MAX_BODY_BYTES, type PubSubConfig } from './options.js';
+import { assertResourceId, defaultSubscriptionName, PUBSUB_MAX_BODY_BYTES, type PubSubConfig } from './options.js';
 import { PubSubReceiver } from './receiver.js';
 
 export const PUBSUB_CAPABILITIES: Capabilities = {
@@ -21,7 +22,7 @@ export const PUBSUB_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: true,
-  ephemeralGroups: false,
+  ephemeralGroups: true,
   // Pub/Sub counts deliveries only on subscriptions with a dead-letter policy (true with the deadLetter option).
   deliveryCount: false,
   maxPayloadBytes: PUBSUB_MAX_BODY_BYTES,
@@ -31,6 +32,13 @@ export const PUBSUB_CAPABILITIES: Capabilities = {
 const EMULATOR_MIN_STREAM_LIFETIME_MS = 1_000;
 /** Label of the subscriptions the driver creates: deleteTopic removes those and nothing else. */
 const LABELS = { 'created-by': 'eventport' };
+/** Pub/Sub's shortest: the subscription of an ephemeral receiver whose process died goes after a day unused. */
+const EPHEMERAL_EXPIRATION = { ttl: { seconds: 24 * 60 * 60 } };
+/**
+ * The part of a subscription name after `<topic>.`: a portable group (core's rule), then for an
+ * ephemeral receiver `~<id>` ("~" is not allowed in a group, so it never names a durable one).
+ */
+const GROUP_PART = /^([A-Za-z0-9._-]{1,100})(~[0-9a-f]{12})?$/;
 
 /** A client call that takes no AbortSignal, given up when `signal` aborts (its gRPC deadline ends it later). */
 function untilAborted<T>(signal: AbortSignal, call: Promise<T>): Promise<T> {
@@ -97,9 +105,13 @@ export class PubSubDriver implements Driver {
         'pubsub cannot replay a topic from its start (capabilities.replayFromStart is false): a subscription holds what is published after it exists',
       );
     }
-    const name = this.config.subscriptionName(topic, options.group);
+    const { group, ephemeral = false } = options;
+    // Not the configured subscriptionName: it may name an existing subscription, which close would delete.
+    const name = ephemeral
+      ? defaultSubscriptionName(topic, `${group}~${randomBytes(6).toString('hex')}`)
+      : this.config.subscriptionName(topic, group);
     assertResourceId('subscription', name);
-    await untilAborted(signal, this.createSubscription(topic, options.group, name));
+    await untilAborted(signal, this.createSubscription(topic, group, name, ephemeral));
     const { ackDeadlineSeconds, maxLeaseMinutes, ackBatchMilliseconds, streams, requestTimeoutMs } = this.config;
     const subscription = this.pubsub().subscription(name, {
       // The window is released by settle only, so core's maxUnsettled bounds what the broker hands out.
@@ -110,7 +122,8 @@ export class PubSubDriver implements Driver {
       streamingOptions: { maxStreams: streams, timeout: requestTimeoutMs },
       closeOptions: { behavior: 'NACK', timeout: Duration.from({ milliseconds: requestTimeoutMs }) },
     });
-    return new PubSubReceiver(subscription, this.pubsub().isEmulator ? EMULATOR_MIN_STREAM_LIFETIME_MS : 0);
+    const release = ephemeral ? () => subscription.delete(this.gaxOpts).catch(ignore(GrpcStatus.NOT_FOUND)) : undefined;
+    return new PubSubReceiver(subscription, this.pubsub().isEmulator ? EMULATOR_MIN_STREAM_LIFETIME_MS : 0, release);
   }
 
   async createTopic(topic: string, _options: unknown, signal: AbortSignal): Promise<void> {
@@ -135,6 +148,22 @@ export class PubSubDriver implements Driver {
   async listTopics(signal: AbortSignal): Promise<string[]> {
     const [topics] = await untilAborted(signal, this.pubsub().getTopics({ gaxOpts: this.gaxOpts }));
     return topics.map((topic) => topic.name.slice(topic.name.lastIndexOf('/') + 1)).sort();
+  }
+
+  /** Only subscriptions named as openReceiver names them by default: others cannot be mapped back to a group. */
+  async listGroups(topic: string, signal: AbortSignal): Promise<string[]> {
+    assertResourceId('topic', topic);
+    const handle = this.pubsub().topic(topic);
+    const [subscriptions] = await untilAborted(signal, handle.getSubscriptions({ gaxOpts: this.gaxOpts }));
+    const groups = new Set<string>();
+    for (const subscription of subscriptions) {
+      const name = subscription.name.slice(subscription.name.lastIndexOf('/') + 1);
+      const [, group, ephemeral] = name.startsWith(`${topic}.`)
+        ? (GROUP_PART.exec(name.slice(topic.length + 1)) ?? [])
+        : [];
+      if (group !== undefined && (ephemeral || this.config.subscriptionName(topic, group) === name)) groups.add(group);
+    }
+    return [...groups].sort();
   }
 
   classify(error: unknown) {
@@ -192,10 +221,12 @@ export class PubSubDriver implements Driver {
    * cannot change ordering or dead-lettering later), with the dead-letter topic and a subscription
    * on it for the same group (Pub/Sub would otherwise drop what it dead-letters).
    */
-  private async createSubscription(topic: string, group: string, name: string): Promise<void> {
+  private async createSubscription(topic: string, group: string, name: string, ephemeral: boolean): Promise<void> {
     const { ackDeadlineSeconds, deadLetter, retryPolicy } = this.config;
     const metadata: CreateSubscriptionOptions = { ackDeadlineSeconds, labels: LABELS, gaxOpts: this.gaxOpts };
-    if (deadLetter) {
+    // A throwaway look neither dead-letters into the group's topic nor leaves a subscription on it.
+    if (ephemeral) metadata.expirationPolicy = EPHEMERAL_EXPIRATION;
+    else if (deadLetter) {
       const dlq = deadLetter.topic(topic);
       assertResourceId('topic', dlq);
       await this.ensureTopic(dlq);

@@ -17,7 +17,8 @@ interface BatchFailure {
  * flow control (at most `maxUnsettled` leased; a message leaves its window when it is settled), the
  * lease extension (modAckDeadline while a message is neither acked nor nacked) and the retries of
  * retryable stream errors; when it gives up on the stream, the next receive throws and core opens a
- * new receiver.
+ * new receiver. No `lag`: Pub/Sub reports a subscription's backlog only through Cloud Monitoring
+ * (num_undelivered_messages), which the emulator does not have.
  */
 export class PubSubReceiver implements Receiver<PubSubRecord> {
   private readonly buffer = new PushBuffer<PubSubRecord>();
@@ -31,6 +32,8 @@ export class PubSubReceiver implements Receiver<PubSubRecord> {
     private readonly subscription: Subscription,
     /** The emulator ignores the cancel of a stream this young and keeps routing messages to it. */
     private readonly minStreamLifetimeMs: number,
+    /** Run once the stream is closed: deletes an ephemeral receiver's subscription. */
+    private readonly release?: () => Promise<unknown>,
   ) {
     // Stream errors the client retries itself arrive here too; only a close ends the receiver.
     subscription.on('error', (error: unknown) => {
@@ -101,6 +104,8 @@ export class PubSubReceiver implements Receiver<PubSubRecord> {
       this.subscription.removeAllListeners('close');
       this.subscription.removeAllListeners('debug');
       // The 'error' listener stays: an EventEmitter without one would throw a late stream error at the process.
+      // Even after a failed close: an ephemeral group leaves nothing behind.
+      await this.release?.();
     }
   }
 }

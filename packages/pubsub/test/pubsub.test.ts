@@ -307,6 +307,28 @@ describe('pubsub against the emulator', () => {
     await driver.disconnect();
   });
 
+  test('ephemeral: a subscription of its own (expiring, not dead-lettered), deleted on close; listGroups maps names back', async () => {
+    const topic = topicFor('ephemeral');
+    // Every group is named `<topic>.kept`: an ephemeral one must neither use nor delete it.
+    const adapter = open({ deadLetter: { maxDeliveryAttempts: 5 }, subscriptionName: (name) => `${name}.kept` });
+    await (await adapter.subscribe(topic, () => undefined, { group: 'kept' })).close();
+    const client = adapter.native() as PubSub;
+    await client.topic(topic).createSubscription(`${topic}.other`);
+    await client.topic(topic).createSubscription(`${topic}.not~agroup`);
+    const subscription = await adapter.subscribe(topic, () => undefined, { group: 'look', ephemeral: true });
+    expect(await adapter.listGroups(topic)).toEqual(['kept', 'look']);
+    const names = async (on: string) =>
+      (await client.topic(on).getSubscriptions())[0].map((s) => s.name.split('/').pop() as string);
+    const ephemeral = (await names(topic)).find((name) => name.startsWith(`${topic}.look~`)) as string;
+    const [metadata] = await client.subscription(ephemeral).getMetadata();
+    expect(metadata.expirationPolicy?.ttl?.seconds).toBe('86400');
+    expect(metadata.deadLetterPolicy).toBeNull();
+    expect(await names(`${topic}.dlq`)).toEqual([`${topic}.dlq.kept`]);
+    await subscription.close();
+    expect(await adapter.listGroups(topic)).toEqual(['kept']);
+    expect((await names(topic)).sort()).toEqual([`${topic}.kept`, `${topic}.not~agroup`, `${topic}.other`]);
+  });
+
   test('deleteTopic removes the subscriptions eventport created and leaves foreign ones', async () => {
     const topic = topicFor('delete');
     const adapter = open();
