@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { createAdapter } from '@eventport/core';
+import { createAdapter, type EventAdapter } from '@eventport/core';
 import { withDeadLetters } from '@eventport/dlq';
 import { eventually, sleep } from '@eventport/testkit';
 import { describe, expect, test } from '@jest/globals';
@@ -712,13 +712,14 @@ describe.each(['redis-streams', 'rabbitmq', 'kafka', 'pubsub', 'kinesis', 'nats'
     test('prints what arrives, and the broker is left with the groups it had', async () => {
       const topic = `cli-ephemeral-${backend}-${randomUUID().slice(0, 8)}`;
       const adapter = await createAdapter(backend, {});
+      let tailing: ReturnType<typeof tail> | undefined;
       try {
         const kept = await adapter.subscribe(topic, () => undefined, { group: 'cli-kept' });
         await kept.close();
         const before = (await adapter.listGroups(topic)).sort();
         expect(before).toContain('cli-kept');
 
-        const tailing = tail([topic], {});
+        tailing = tail([topic], {});
         // Joining takes a moment on some brokers, and a throwaway group keeps nothing published before it
         // joined: publish until the tail shows one.
         const deadline = Date.now() + 60_000;
@@ -736,10 +737,32 @@ describe.each(['redis-streams', 'rabbitmq', 'kafka', 'pubsub', 'kinesis', 'nats'
         await eventually(async () => (await groupsNow()).join() === before.join(), 15_000, 250);
         expect(await groupsNow()).toEqual(before);
         expect(before).not.toContain(group);
+        if (backend === 'kafka') await expectNothingCommitted(adapter, topic, group);
       } finally {
+        if (tailing?.child.exitCode === null) tailing.child.kill('SIGKILL');
         if (adapter.capabilities.topicAdmin) await adapter.deleteTopic(topic).catch(() => undefined);
         await adapter.disconnect();
       }
     }, 120_000);
   },
 );
+
+/**
+ * librdkafka's mock serves no ListGroups, so on it listGroups sees only this process's groups: ask the
+ * broker about the tail's group (default id `<group>.<topic>`) directly, beside one that did commit.
+ */
+async function expectNothingCommitted(adapter: EventAdapter, topic: string, group: string): Promise<void> {
+  const { kafka } = adapter.native() as { kafka: import('kafkajs').Kafka };
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsetsOf = async (groupId: string) =>
+      (await admin.fetchOffsets({ groupId, topics: [topic] })).flatMap((entry) =>
+        entry.partitions.map((partition) => partition.offset),
+      );
+    expect((await offsetsOf(`cli-kept.${topic}`)).some((offset) => offset !== '-1')).toBe(true);
+    expect(new Set(await offsetsOf(`${group}.${topic}`))).toEqual(new Set(['-1']));
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -169,13 +169,14 @@ describe('pubsub options', () => {
   });
 
   test('an unreachable emulator fails connect() with a typed, retryable error', async () => {
-    const adapter = open({ emulatorHost: '127.0.0.1:1', requestTimeoutMs: 1_000 });
+    const adapter = open({ emulatorHost: '127.0.0.1:1', requestTimeoutMs: 20_000 });
     const started = Date.now();
     const failure = await adapter.connect().catch((error: unknown) => error);
     expect(failure).toMatchObject({ retryable: true });
     expect(['CONNECTION', 'TIMEOUT']).toContain((failure as { code: string }).code);
-    // A refused connection answers at once (no client retries until the deadline).
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // A refused connection answers at once, not at the request timeout or core's 10 s connect deadline
+    // (no client retries until then); the margin is for loading the gRPC client on a busy machine.
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   test('fromBeginning fails with UNSUPPORTED, naming the capability', async () => {
