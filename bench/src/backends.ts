@@ -2,7 +2,17 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import type { WireMode } from './raw/headers.js';
 import type { BenchTarget } from './target.js';
+
+/** Another library doing the same job on the same broker, compared on publish and publish→handler→ack. */
+export interface PeerSpec {
+  /** Its npm package: a devDependency of the bench, loaded only when the run gets to it. */
+  pkg: string;
+  /** Where its work differs from the SDK's in a way the numbers need (for the table's footnote). */
+  note?: string;
+  create(): Promise<BenchTarget>;
+}
 
 export interface BackendSpec {
   name: string;
@@ -10,15 +20,16 @@ export interface BackendSpec {
   address(): string;
   /** Resolves true when the broker answers within `timeoutMs`. */
   probe(timeoutMs: number): Promise<boolean>;
-  /** The raw client doing the same work as the adapter. */
-  raw(): Promise<BenchTarget>;
+  /** The raw client doing the same work as the adapter, with the SDK's headers or with none. */
+  raw(mode: WireMode): Promise<BenchTarget>;
+  peers: readonly PeerSpec[];
   /**
    * True where a message published to a topic nobody subscribed to is dropped instead of stored
    * (RabbitMQ exchange without a bound queue, Pub/Sub topic without a subscription): publish-only
    * runs then create the group first, so they measure a persisted publish.
    */
   publishNeedsGroup: boolean;
-  /** Messages per run unless --messages says otherwise: sized so `npm run bench` stays under 5 minutes. */
+  /** Messages per run unless --messages says otherwise: sized so `npm run bench` stays within ~10 minutes. */
   defaultMessages: number;
 }
 
@@ -103,7 +114,14 @@ export const BACKENDS: Record<string, BackendSpec> = {
       const { host, port } = hostPort(env('REDIS_URL'), 6379);
       return tcpProbe(host, port, ms);
     },
-    raw: async () => (await import('./raw/redis-streams.js')).RawRedisStreams.create(env('REDIS_URL')),
+    raw: async (mode) => (await import('./raw/redis-streams.js')).RawRedisStreams.create(env('REDIS_URL'), mode),
+    peers: [
+      {
+        pkg: '@moleculer/channels',
+        create: async () =>
+          (await import('./peers/moleculer-channels.js')).MoleculerChannelsTarget.create(env('REDIS_URL')),
+      },
+    ],
     publishNeedsGroup: false,
     defaultMessages: 5_000,
   },
@@ -114,7 +132,14 @@ export const BACKENDS: Record<string, BackendSpec> = {
       const { host, port } = hostPort(env('RABBITMQ_URL'), 5672);
       return tcpProbe(host, port, ms);
     },
-    raw: async () => (await import('./raw/rabbitmq.js')).RawRabbitMq.create(env('RABBITMQ_URL')),
+    raw: async (mode) => (await import('./raw/rabbitmq.js')).RawRabbitMq.create(env('RABBITMQ_URL'), mode),
+    peers: [
+      {
+        pkg: '@message-queue-toolkit/amqp',
+        note: 'publishes without confirms (not configurable): its publish runs end when the queue holds every message',
+        create: async () => (await import('./peers/mqt-amqp.js')).MqtAmqpTarget.create(env('RABBITMQ_URL')),
+      },
+    ],
     publishNeedsGroup: true,
     defaultMessages: 5_000,
   },
@@ -127,7 +152,8 @@ export const BACKENDS: Record<string, BackendSpec> = {
       const { host, port } = hostPort(first, 9092);
       return tcpProbe(host, port, ms);
     },
-    raw: async () => (await import('./raw/kafka.js')).RawKafka.create(kafkaBrokers()),
+    raw: async (mode) => (await import('./raw/kafka.js')).RawKafka.create(kafkaBrokers(), mode),
+    peers: [],
     publishNeedsGroup: false,
     defaultMessages: 5_000,
   },
@@ -135,13 +161,17 @@ export const BACKENDS: Record<string, BackendSpec> = {
     name: 'kinesis',
     address: () => env('AWS_ENDPOINT_URL') || 'AWS',
     probe: (ms) => (env('AWS_ENDPOINT_URL') ? httpProbe(env('AWS_ENDPOINT_URL'), ms) : Promise.resolve(false)),
-    raw: async () =>
-      (await import('./raw/kinesis.js')).RawKinesis.create({
-        region: env('AWS_REGION') || 'us-east-1',
-        endpoint: env('AWS_ENDPOINT_URL') || undefined,
-        accessKeyId: env('AWS_ACCESS_KEY_ID') || undefined,
-        secretAccessKey: env('AWS_SECRET_ACCESS_KEY') || undefined,
-      }),
+    raw: async (mode) =>
+      (await import('./raw/kinesis.js')).RawKinesis.create(
+        {
+          region: env('AWS_REGION') || 'us-east-1',
+          endpoint: env('AWS_ENDPOINT_URL') || undefined,
+          accessKeyId: env('AWS_ACCESS_KEY_ID') || undefined,
+          secretAccessKey: env('AWS_SECRET_ACCESS_KEY') || undefined,
+        },
+        mode,
+      ),
+    peers: [],
     publishNeedsGroup: false,
     defaultMessages: 500,
   },
@@ -150,11 +180,12 @@ export const BACKENDS: Record<string, BackendSpec> = {
     address: () => env('PUBSUB_EMULATOR_HOST') || 'Google Cloud',
     probe: (ms) =>
       env('PUBSUB_EMULATOR_HOST') ? httpProbe(`http://${env('PUBSUB_EMULATOR_HOST')}/`, ms) : Promise.resolve(false),
-    raw: async () =>
-      (await import('./raw/pubsub.js')).RawPubSub.create({
-        projectId: env('GCP_PROJECT_ID'),
-        emulatorHost: env('PUBSUB_EMULATOR_HOST') || undefined,
-      }),
+    raw: async (mode) =>
+      (await import('./raw/pubsub.js')).RawPubSub.create(
+        { projectId: env('GCP_PROJECT_ID'), emulatorHost: env('PUBSUB_EMULATOR_HOST') || undefined },
+        mode,
+      ),
+    peers: [],
     publishNeedsGroup: true,
     defaultMessages: 2_000,
   },
@@ -165,7 +196,8 @@ export const BACKENDS: Record<string, BackendSpec> = {
       const { host, port } = hostPort(env('NATS_URL').split(',')[0] ?? '', 4222);
       return tcpProbe(host, port, ms);
     },
-    raw: async () => (await import('./raw/nats.js')).RawNats.create(env('NATS_URL')),
+    raw: async (mode) => (await import('./raw/nats.js')).RawNats.create(env('NATS_URL'), mode),
+    peers: [],
     // JetStream keeps what is published to a stream whether or not a consumer exists.
     publishNeedsGroup: false,
     defaultMessages: 5_000,

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAdapter, silentLogger } from '@eventport/core';
@@ -13,19 +12,47 @@ import {
   REPO_ROOT,
   sdkPackageStatus,
 } from './backends.js';
+import { type BacklogResult, measureBacklog } from './backlog.js';
 import { DECORATORS, loadDecorator } from './decorators.js';
 import { type EventStoreBenchResult, runEventStoreBench } from './event-store.js';
-import { SdkTarget } from './sdk.js';
-import { median, round } from './stats.js';
-import type { BenchTarget, Consumer } from './target.js';
+import { InProcessFloor } from './floor.js';
+import { describe, log } from './log.js';
 import {
-  E2eSubscription,
-  publishBatch,
-  publishSingle,
-  type RunResult,
-  type WorkloadSettings,
-  withTimeout,
-} from './workloads.js';
+  type Contender,
+  contender,
+  type MeasureSettings,
+  measure,
+  notRun,
+  ratioOf,
+  type Side,
+  sideOf,
+  WORKLOADS,
+  type Workload,
+} from './measure.js';
+import {
+  type DecoratorRow,
+  type InboxOverhead,
+  machine,
+  markdown,
+  type PeerComparison,
+  type Results,
+  type Row,
+  type Skip,
+} from './report.js';
+import { benchScaling, type ScalingRow } from './scaling.js';
+import { SdkTarget } from './sdk.js';
+import { round } from './stats.js';
+import type { BenchTarget } from './target.js';
+
+/** The clients a run can measure; --side picks some (for profiling one alone: node --cpu-prof ...). */
+const SIDES = ['sdk', 'raw', 'bare', 'floor', 'peers'] as const;
+type SideName = (typeof SIDES)[number];
+
+/** Backends with scaling tables: the in-process one and one broker. */
+const SCALING_BACKENDS = ['memory', 'redis-streams'];
+const DEFAULT_BACKLOGS = [10_000, 1_000_000];
+/** Peer libraries have no batch call: compared on single publishes and end to end. */
+const PEER_WORKLOADS: readonly Workload[] = ['publish', 'e2e'];
 
 const HELP = `Usage: node bench/dist/main.js [options]
 
@@ -34,7 +61,7 @@ const HELP = `Usage: node bench/dist/main.js [options]
   --messages N       messages per measured run (default: memory 100000, redis/rabbitmq/kafka/nats 5000,
                      pubsub 2000, kinesis 500 -- kinesis-local takes ~150-300 puts/s)
   --memory-messages N  messages per run on memory only (default: --messages, else 100000)
-  --rounds N         measured runs per client and workload, SDK and raw alternating (default 3)
+  --rounds N         measured runs per client and workload, clients alternating (default 3)
   --concurrency N    handlers at once / prefetch, and publishers in flight for single publishes (default 16)
   --batch-size N     messages per publishBatch call (default 100)
   --timeout MS       a run that takes longer is reported as failed (default 60000)
@@ -42,66 +69,31 @@ const HELP = `Usage: node bench/dist/main.js [options]
   --no-decorators    skip the decorator-overhead rows on memory
   --no-event-store   skip the event-store rows (memory and PostgreSQL stores)
   --no-inbox         skip the inbox overhead rows (memory and redis-streams, per inbox store)
-  --workload NAME    only these workloads (repeatable or comma list): publish, publish-batch, e2e
-  --side sdk|raw     run one client only on broker backends (for profiling: node --cpu-prof ...)
+  --no-scaling       skip the scaling tables (keys, concurrency, subscriptions; memory backlog)
+  --scaling-messages N  messages per scaling run (default: memory 20000, redis-streams its --messages)
+  --backlog N        memory backlog sizes (repeatable or comma list; default ${DEFAULT_BACKLOGS.join(',')})
+  --workload NAME    only these workloads (repeatable or comma list): ${WORKLOADS.join(', ')}
+  --side NAME        only these clients (repeatable or comma list): ${SIDES.join(', ')}
+                     (for profiling one alone: node --cpu-prof ...)
   -h, --help
 `;
 
-type Workload = 'publish' | 'publish-batch' | 'e2e';
-const WORKLOADS: readonly Workload[] = ['publish', 'publish-batch', 'e2e'];
-
-interface Settings extends WorkloadSettings {
+interface Settings extends MeasureSettings {
   backends: string[] | undefined;
   /** Unset: each backend's default (BackendSpec.defaultMessages). */
   brokerMessages: number | undefined;
   memoryMessages: number;
-  rounds: number;
   out: string;
   decorators: boolean;
   eventStore: boolean;
   inbox: boolean;
+  scaling: boolean;
+  /** Unset: memory 20,000, brokers their run size. */
+  scalingMessages: number | undefined;
+  backlogs: readonly number[];
   workloads: readonly Workload[];
-  /** Which clients run on broker backends (both unless --side; one side alone is for profiling). */
-  sides: ReadonlySet<'sdk' | 'raw'>;
+  sides: ReadonlySet<SideName>;
 }
-
-type Side =
-  | { status: 'ok'; msgsPerSec: number; p50?: number; p99?: number; cpuUsPerMsg: number; rounds: RunResult[] }
-  | { status: 'n/a' | 'failed'; reason: string; rounds?: RunResult[] };
-
-interface Row {
-  backend: string;
-  workload: Workload;
-  messages: number;
-  sdk: Side;
-  raw: Side;
-  /** SDK / raw msgs/s. */
-  ratio: number | null;
-}
-
-interface DecoratorRow {
-  decorator: string;
-  messages: number;
-  with: Side;
-  without: Side;
-  /** with / without msgs/s. */
-  ratio: number | null;
-}
-
-interface Skip {
-  backend: string;
-  reason: string;
-}
-
-const WORKLOAD_LABEL: Record<Workload, (settings: Settings) => string> = {
-  publish: (s) => `publish, single (${s.concurrency} in flight)`,
-  'publish-batch': (s) => `publishBatch (${s.batchSize}/call)`,
-  e2e: (s) => `publish→handler→ack (concurrency ${s.concurrency})`,
-};
-
-const processStart = performance.now();
-const log = (line: string) =>
-  process.stderr.write(`[+${((performance.now() - processStart) / 1000).toFixed(1)}s] ${line}\n`);
 
 function parseSettings(argv: string[]): Settings | undefined {
   const { values } = parseArgs({
@@ -118,8 +110,11 @@ function parseSettings(argv: string[]): Settings | undefined {
       'no-decorators': { type: 'boolean' },
       'no-event-store': { type: 'boolean' },
       'no-inbox': { type: 'boolean' },
+      'no-scaling': { type: 'boolean' },
+      'scaling-messages': { type: 'string' },
+      backlog: { type: 'string', multiple: true },
       workload: { type: 'string', multiple: true },
-      side: { type: 'string' },
+      side: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -131,8 +126,7 @@ function parseSettings(argv: string[]): Settings | undefined {
   let backends: string[] | undefined;
   if (values.backend) {
     backends = [];
-    for (const name of values.backend.flatMap((value) => value.split(','))) {
-      if (name.trim() === '') continue;
+    for (const name of list(values.backend)) {
       const canonical = canonicalBackend(name);
       if (!canonical) throw new Error(`unknown backend "${name}"; use one of ${ALL_BACKENDS.join(', ')}`);
       if (!backends.includes(canonical)) backends.push(canonical);
@@ -152,26 +146,31 @@ function parseSettings(argv: string[]): Settings | undefined {
     decorators: !values['no-decorators'],
     eventStore: !values['no-event-store'],
     inbox: !values['no-inbox'],
-    workloads: parseWorkloads(values.workload),
-    sides: parseSide(values.side),
+    scaling: !values['no-scaling'],
+    scalingMessages: positive('scaling-messages', values['scaling-messages']),
+    backlogs: values.backlog
+      ? list(values.backlog).map((size) => positive('backlog', size) as number)
+      : DEFAULT_BACKLOGS,
+    workloads: chosen('workload', WORKLOADS, values.workload),
+    sides: new Set(chosen('side', SIDES, values.side)),
   };
 }
 
-function parseWorkloads(values: string[] | undefined): readonly Workload[] {
-  if (!values) return WORKLOADS;
-  const chosen = values.flatMap((value) => value.split(',')).filter((value) => value.trim() !== '');
-  for (const name of chosen) {
-    if (!(WORKLOADS as readonly string[]).includes(name)) {
-      throw new Error(`unknown workload "${name}"; use ${WORKLOADS.join(', ')}`);
-    }
-  }
-  return WORKLOADS.filter((workload) => chosen.includes(workload));
-}
+/** Repeatable options that also take comma lists. */
+const list = (values: string[]) =>
+  values
+    .flatMap((value) => value.split(','))
+    .map((value) => value.trim())
+    .filter((value) => value !== '');
 
-function parseSide(value: string | undefined): ReadonlySet<'sdk' | 'raw'> {
-  if (value === undefined || value === 'both') return new Set(['sdk', 'raw']);
-  if (value === 'sdk' || value === 'raw') return new Set([value]);
-  throw new Error(`--side must be sdk, raw or both (got "${value}")`);
+function chosen<T extends string>(option: string, all: readonly T[], values: string[] | undefined): readonly T[] {
+  if (!values) return all;
+  const names = list(values);
+  for (const name of names) {
+    if (!(all as readonly string[]).includes(name))
+      throw new Error(`unknown --${option} "${name}"; use ${all.join(', ')}`);
+  }
+  return all.filter((name) => names.includes(name));
 }
 
 function positive(name: string, value: string | undefined): number | undefined {
@@ -181,229 +180,160 @@ function positive(name: string, value: string | undefined): number | undefined {
   return number;
 }
 
-const describe = (error: unknown) => (error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error));
+// --- broker backends ---------------------------------------------------------------------------------
 
-/** Warm-up run size: enough to open connections, declare topology and get the JIT going. */
-const warmupSize = (messages: number) => Math.max(100, Math.min(messages, 1_000, Math.ceil(messages / 5)));
+/** A client that opened, or why it did not. */
+type Opened = { target: BenchTarget; missing?: undefined } | { target?: undefined; missing: string };
+const NOT_CHOSEN: Opened = { missing: 'not run (--side)' };
 
-function runWorkload(
-  workload: Workload,
-  target: BenchTarget,
-  topic: string,
-  messages: number,
-  settings: Settings,
-  e2e: E2eSubscription | undefined,
-): Promise<RunResult> {
-  if (workload === 'publish') return publishSingle(target, topic, messages, settings);
-  if (workload === 'publish-batch') return publishBatch(target, topic, messages, settings);
-  if (!e2e) throw new Error('end-to-end run without a subscription');
-  return e2e.measure(target, topic, messages, settings);
-}
-
-function aggregate(rounds: RunResult[]): Side {
-  const ok = rounds.filter((run) => run.error === undefined);
-  if (ok.length === 0) return { status: 'failed', reason: rounds[0]?.error ?? 'no run', rounds };
-  const side: Side = {
-    status: 'ok',
-    msgsPerSec: median(ok.map((run) => run.msgsPerSec)),
-    cpuUsPerMsg: median(ok.map((run) => run.cpuUsPerMsg)),
-    rounds,
-  };
-  const p50 = ok.flatMap((run) => (run.latency ? [run.latency.p50] : []));
-  const p99 = ok.flatMap((run) => (run.latency ? [run.latency.p99] : []));
-  if (p50.length) side.p50 = median(p50);
-  if (p99.length) side.p99 = median(p99);
-  return side;
-}
-
-const ratioOf = (a: Side, b: Side) => (a.status === 'ok' && b.status === 'ok' ? a.msgsPerSec / b.msgsPerSec : null);
-
-interface Contender {
-  label: string;
-  target: BenchTarget;
-  topic: string;
-  e2e?: E2eSubscription;
-  consumer?: Consumer;
-  rounds: RunResult[];
-  setupError?: string;
-}
-
-/**
- * One workload for several clients: set up each, warm each up once, then `rounds` measured runs per
- * client in rotating order (SDK, raw / raw, SDK / ...) so drift on a shared machine hits both alike.
- */
-async function measure(
-  workload: Workload,
-  contenders: Contender[],
-  messages: number,
-  settings: Settings,
-  group: string,
-  prepare: boolean,
-  context: string,
-): Promise<void> {
-  for (const contender of contenders) {
-    try {
-      if (workload === 'e2e') {
-        contender.e2e = new E2eSubscription();
-        const subscribing = contender.target.subscribe(
-          contender.topic,
-          group,
-          settings.concurrency,
-          contender.e2e.onMessage,
-        );
-        try {
-          contender.consumer = await withTimeout(subscribing, settings.timeoutMs, 'subscribe');
-        } catch (error) {
-          // A subscribe that succeeds after the timeout still gets closed.
-          subscribing
-            .then(
-              (late) => late.close(),
-              () => undefined,
-            )
-            .catch(() => undefined);
-          throw error;
-        }
-      } else if (prepare) {
-        await withTimeout(contender.target.prepare(contender.topic, group), settings.timeoutMs, 'prepare');
-      }
-      await runWorkload(workload, contender.target, contender.topic, warmupSize(messages), settings, contender.e2e);
-    } catch (error) {
-      contender.setupError = describe(error);
-      log(`[${context}] ${workload} ${contender.label}: setup/warm-up failed: ${contender.setupError}`);
-    }
+async function open(what: string, create: () => Promise<BenchTarget>, backend: string, skips: Skip[]): Promise<Opened> {
+  try {
+    return { target: await create() };
+  } catch (error) {
+    const missing = `${what} failed: ${describe(error)}`;
+    skips.push({ backend, reason: missing });
+    log(`[${backend}] ${missing}`);
+    return { missing };
   }
-  for (let roundIndex = 0; roundIndex < settings.rounds; roundIndex++) {
-    const order = contenders.map((_, index) => contenders[(index + roundIndex) % contenders.length] as Contender);
-    for (const contender of order) {
-      if (contender.setupError !== undefined) continue;
-      let result: RunResult;
-      try {
-        result = await runWorkload(workload, contender.target, contender.topic, messages, settings, contender.e2e);
-      } catch (error) {
-        result = {
-          messages,
-          seconds: Number.NaN,
-          msgsPerSec: Number.NaN,
-          cpuUsPerMsg: Number.NaN,
-          error: describe(error),
-        };
-      }
-      contender.rounds.push(result);
-      log(
-        `[${context}] ${workload} ${contender.label} round ${roundIndex + 1}: ${
-          result.error ??
-          `${fmtRate(result.msgsPerSec)} msg/s, p50 ${fmtMs(result.latency?.p50)} ms, p99 ${fmtMs(result.latency?.p99)} ms, ${Math.round(result.cpuUsPerMsg)} µs CPU/msg`
-        }`,
-      );
-    }
-  }
-  await Promise.allSettled(contenders.map((contender) => contender.consumer?.close()));
 }
 
-function sideOf(contender: Contender | undefined, missing: string): Side {
-  if (!contender) return { status: 'n/a', reason: missing };
-  if (contender.setupError !== undefined) return { status: 'failed', reason: contender.setupError };
-  return aggregate(contender.rounds);
+async function openSdk(spec: BackendSpec, settings: Settings, skips: Skip[]): Promise<Opened> {
+  if (!settings.sides.has('sdk')) return NOT_CHOSEN;
+  const status = sdkPackageStatus(spec.name);
+  if (!status.ok) {
+    skips.push({ backend: spec.name, reason: `SDK: ${status.reason}; raw clients only` });
+    log(`[${spec.name}] SDK skipped: @eventport/${spec.name} ${status.reason}; running the raw clients only`);
+    return { missing: status.reason };
+  }
+  return open('SDK adapter', () => SdkTarget.create(spec.name), spec.name, skips);
 }
+
+const sideIfRun = (settings: Settings, side: SideName, contender: Contender | undefined, missing: string): Side =>
+  settings.sides.has(side) ? sideOf(contender, missing) : notRun('not run (--side)');
 
 async function benchBroker(spec: BackendSpec, settings: Settings, tag: string, skips: Skip[]): Promise<Row[]> {
   const messages = settings.brokerMessages ?? spec.defaultMessages;
-  let sdk: SdkTarget | undefined;
-  let sdkMissing = '';
-  const status = sdkPackageStatus(spec.name);
-  if (!settings.sides.has('sdk')) {
-    sdkMissing = 'not run (--side raw)';
-  } else if (!status.ok) {
-    sdkMissing = status.reason;
-    skips.push({ backend: spec.name, reason: `SDK: ${status.reason}; raw client only` });
-    log(`[${spec.name}] SDK skipped: @eventport/${spec.name} ${status.reason}; running the raw client only`);
-  } else {
-    try {
-      sdk = await SdkTarget.create(spec.name);
-    } catch (error) {
-      sdkMissing = `adapter failed: ${describe(error)}`;
-      skips.push({ backend: spec.name, reason: `SDK ${sdkMissing}` });
-      log(`[${spec.name}] SDK ${sdkMissing}`);
-    }
-  }
-  let raw: BenchTarget | undefined;
-  let rawMissing = '';
-  try {
-    raw = await spec.raw();
-  } catch (error) {
-    rawMissing = `raw client failed: ${describe(error)}`;
-    skips.push({ backend: spec.name, reason: rawMissing });
-    log(`[${spec.name}] ${rawMissing}`);
-  }
+  const sdk = await openSdk(spec, settings, skips);
+  // The raw client is opened even when it is not measured: it deletes what the run created.
+  const raw = await open('raw client', () => spec.raw('sdk-headers'), spec.name, skips);
+  const bare = settings.sides.has('bare')
+    ? await open('bare client', () => spec.raw('bare'), spec.name, skips)
+    : NOT_CHOSEN;
+  const peers = settings.sides.has('peers')
+    ? await Promise.all(
+        spec.peers.map(async (peer) => ({ peer, ...(await open(peer.pkg, peer.create, spec.name, skips)) })),
+      )
+    : [];
   const rows: Row[] = [];
-  const group = `bench-${tag}`;
   try {
     for (const workload of settings.workloads) {
-      const topicOf = (kind: string) => `bench-${tag}-${workload}-${kind}`;
-      const contenders: Contender[] = [];
-      const sdkContender = sdk && { label: 'sdk', target: sdk, topic: topicOf('sdk'), rounds: [] };
-      const rawContender = raw && { label: 'raw', target: raw, topic: topicOf('raw'), rounds: [] };
-      if (sdkContender) contenders.push(sdkContender);
-      // The raw client is created even with --side sdk: it deletes what the run created.
-      if (rawContender && settings.sides.has('raw')) contenders.push(rawContender);
+      const contenderOf = (label: string, opened: Opened) => {
+        const slug = label.replace(/\W+/g, '');
+        return (
+          opened.target && contender(label, opened.target, [`bench-${tag}-${workload}-${slug}`], `bench-${tag}-${slug}`)
+        );
+      };
+      const sdkContender = contenderOf('sdk', sdk);
+      const rawContender = settings.sides.has('raw') ? contenderOf('raw', raw) : undefined;
+      const bareContender = contenderOf('bare', bare);
+      const peerContenders = PEER_WORKLOADS.includes(workload)
+        ? peers.map((opened) => ({ opened, contender: contenderOf(opened.peer.pkg, opened) }))
+        : [];
+      const measured = [sdkContender, rawContender, bareContender, ...peerContenders.map((each) => each.contender)];
+      const contenders = measured.filter((each): each is Contender => each !== undefined);
       if (contenders.length === 0) continue;
       try {
-        await measure(workload, contenders, messages, settings, group, spec.publishNeedsGroup, spec.name);
+        await measure(workload, contenders, messages, settings, spec.publishNeedsGroup, spec.name);
       } finally {
-        for (const contender of contenders) {
-          const cleaning = raw ? raw.cleanup(contender.topic, [group]) : sdk?.adapter.deleteTopic(contender.topic);
-          await cleaning?.catch((error: unknown) =>
-            log(`[${spec.name}] cleanup of ${contender.topic}: ${describe(error)}`),
-          );
+        for (const each of contenders) {
+          // The SDK's topic has the same broker-side names as the raw client's: the raw client deletes it.
+          const cleaner = each === sdkContender ? raw.target : each.target;
+          const topic = each.topics[0] as string;
+          const cleaning = cleaner ? cleaner.cleanup(topic, [each.group]) : sdkAdapterOf(sdk)?.deleteTopic(topic);
+          await cleaning?.catch((error: unknown) => log(`[${spec.name}] cleanup of ${topic}: ${describe(error)}`));
         }
       }
-      const sdkSide = sideOf(sdkContender, sdkMissing);
-      const rawSide = settings.sides.has('raw')
-        ? sideOf(rawContender, rawMissing)
-        : ({ status: 'n/a', reason: 'not run (--side sdk)' } as Side);
-      rows.push({
+      const sdkSide = sideOf(sdkContender, sdk.missing ?? '');
+      const rawSide = sideIfRun(settings, 'raw', rawContender, raw.missing ?? '');
+      const bareSide = sideIfRun(settings, 'bare', bareContender, bare.missing ?? '');
+      const row: Row = {
         backend: spec.name,
         workload,
         messages,
         sdk: sdkSide,
         raw: rawSide,
+        bare: bareSide,
         ratio: ratioOf(sdkSide, rawSide),
-      });
+        ratioBare: ratioOf(sdkSide, bareSide),
+      };
+      if (peerContenders.length > 0) {
+        row.peers = peerContenders.map(({ opened, contender: each }): PeerComparison => {
+          const side = sideOf(each, opened.missing ?? '');
+          const comparison: PeerComparison = { peer: opened.peer.pkg, side, ratio: ratioOf(sdkSide, side) };
+          if (opened.peer.note) comparison.note = opened.peer.note;
+          return comparison;
+        });
+      }
+      rows.push(row);
     }
   } finally {
-    await Promise.allSettled([sdk?.close(), raw?.close()]);
+    const opened = [sdk, raw, bare, ...peers].flatMap(({ target }) => (target ? [target] : []));
+    await Promise.allSettled(opened.map((target) => target.close()));
   }
   return rows;
 }
 
-async function benchMemory(settings: Settings, tag: string): Promise<{ rows: Row[]; decorators: DecoratorRow[] }> {
+const sdkAdapterOf = (opened: Opened) => (opened.target instanceof SdkTarget ? opened.target.adapter : undefined);
+
+// --- memory ------------------------------------------------------------------------------------------
+
+async function benchMemory(settings: Settings, tag: string): Promise<Row[]> {
   const messages = settings.memoryMessages;
   const rows: Row[] = [];
-  if (!settings.sides.has('sdk')) return { rows, decorators: [] };
-  const noRaw: Side = { status: 'n/a', reason: 'in-process backend: no raw client' };
-  const sdk = await SdkTarget.create('memory');
+  const inProcess = notRun('in-process');
+  const sdk = settings.sides.has('sdk') ? await SdkTarget.create('memory') : undefined;
+  const floor = new InProcessFloor();
   try {
     for (const workload of settings.workloads) {
-      const contender: Contender = { label: 'sdk', target: sdk, topic: `bench-${tag}-${workload}-sdk`, rounds: [] };
-      await measure(workload, [contender], messages, settings, `bench-${tag}`, false, 'memory');
-      await sdk.adapter.deleteTopic(contender.topic).catch(() => undefined);
-      rows.push({ backend: 'memory', workload, messages, sdk: sideOf(contender, ''), raw: noRaw, ratio: null });
+      const topic = (label: string) => [`bench-${tag}-${workload}-${label}`];
+      const group = `bench-${tag}`;
+      const sdkContender = sdk && contender('sdk', sdk, topic('sdk'), group);
+      const floorContender = settings.sides.has('floor') ? contender('floor', floor, topic('floor'), group) : undefined;
+      const contenders = [sdkContender, floorContender].filter((each): each is Contender => each !== undefined);
+      if (contenders.length === 0) continue;
+      await measure(workload, contenders, messages, settings, false, 'memory');
+      if (sdkContender) await sdk?.adapter.deleteTopic(sdkContender.topics[0] as string).catch(() => undefined);
+      const sdkSide = sideOf(sdkContender, 'not run (--side)');
+      const floorSide = sideIfRun(settings, 'floor', floorContender, '');
+      rows.push({
+        backend: 'memory',
+        workload,
+        messages,
+        sdk: sdkSide,
+        raw: inProcess,
+        bare: inProcess,
+        ratio: null,
+        ratioBare: null,
+        floor: floorSide,
+        ratioFloor: ratioOf(sdkSide, floorSide),
+      });
     }
   } finally {
-    await sdk.close();
+    await sdk?.close();
   }
+  return rows;
+}
+
+async function benchDecorators(settings: Settings, tag: string): Promise<DecoratorRow[]> {
+  const messages = settings.memoryMessages;
   const decorators: DecoratorRow[] = [];
-  if (!settings.decorators) return { rows, decorators };
   const adapters: SdkTarget[] = [];
   const newMemoryAdapter = () => createAdapter('memory', { logger: silentLogger });
   try {
-    const plain: Contender = {
-      label: 'without decorators',
-      target: new SdkTarget(await newMemoryAdapter()),
-      topic: `bench-${tag}-plain`,
-      rounds: [],
-    };
-    adapters.push(plain.target as SdkTarget);
+    const plainTarget = new SdkTarget(await newMemoryAdapter());
+    adapters.push(plainTarget);
+    const group = `bench-${tag}`;
+    const plain = contender('without decorators', plainTarget, [`bench-${tag}-plain`], group);
     const contenders: Contender[] = [plain];
     const unavailable = new Map<string, string>();
     for (const spec of DECORATORS) {
@@ -416,178 +346,28 @@ async function benchMemory(settings: Settings, tag: string): Promise<{ rows: Row
       try {
         const target = new SdkTarget(decorate(await newMemoryAdapter()));
         adapters.push(target);
-        contenders.push({ label: spec.name, target, topic: `bench-${tag}-${spec.name}`, rounds: [] });
+        contenders.push(contender(spec.name, target, [`bench-${tag}-${spec.name}`], group));
       } catch (error) {
         unavailable.set(spec.name, `n/a (${spec.name}() failed: ${describe(error)})`);
       }
     }
-    await measure('e2e', contenders, messages, settings, `bench-${tag}`, false, 'memory decorators');
+    await measure('e2e', contenders, messages, settings, false, 'memory decorators');
     const without = sideOf(plain, '');
     for (const spec of DECORATORS) {
-      const contender = contenders.find(({ label }) => label === spec.name);
-      const side: Side = contender
-        ? sideOf(contender, '')
-        : { status: 'n/a', reason: unavailable.get(spec.name) ?? 'n/a' };
+      const decorated = contenders.find(({ label }) => label === spec.name);
+      const side = decorated ? sideOf(decorated, '') : notRun(unavailable.get(spec.name) ?? 'n/a');
       decorators.push({ decorator: spec.name, messages, with: side, without, ratio: ratioOf(side, without) });
     }
-    for (const contender of contenders) {
-      await (contender.target as SdkTarget).adapter.deleteTopic(contender.topic).catch(() => undefined);
+    for (const each of contenders) {
+      await (each.target as SdkTarget).adapter.deleteTopic(each.topics[0] as string).catch(() => undefined);
     }
   } finally {
     await Promise.allSettled(adapters.map((target) => target.close()));
   }
-  return { rows, decorators };
+  return decorators;
 }
 
-// --- output -----------------------------------------------------------------------------------------
-
-function fmtRate(value: number | undefined): string {
-  if (value === undefined || !Number.isFinite(value)) return '–';
-  return Math.round(value).toLocaleString('en-US');
-}
-
-function fmtMs(value: number | undefined): string {
-  if (value === undefined || !Number.isFinite(value)) return '–';
-  if (value >= 100) return value.toFixed(0);
-  if (value >= 10) return value.toFixed(1);
-  return value.toFixed(2);
-}
-
-const TARGET_RATIO = 0.95;
-
-function fmtSide(side: Side): { rate: string; latency: string; cpu: string } {
-  if (side.status !== 'ok') {
-    return { rate: side.status === 'n/a' ? `n/a (${side.reason})` : `failed: ${side.reason}`, latency: '', cpu: '–' };
-  }
-  return {
-    rate: fmtRate(side.msgsPerSec),
-    latency: `${fmtMs(side.p50)} / ${fmtMs(side.p99)}`,
-    cpu: String(Math.round(side.cpuUsPerMsg)),
-  };
-}
-
-function fmtRatio(ratio: number | null): string {
-  if (ratio === null) return 'n/a';
-  return `${ratio.toFixed(2)}${ratio < TARGET_RATIO ? ' ⚠' : ''}`;
-}
-
-const cell = (text: string) => text.replace(/\|/g, '\\|');
-
-interface Machine {
-  cpus: number;
-  cpuModel: string;
-  memoryGiB: number;
-  node: string;
-  platform: string;
-}
-
-function machine(): Machine {
-  let cpuModel = cpus()[0]?.model ?? 'unknown';
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8')
-      .split('\n')
-      .find((entry) => entry.startsWith('model name'));
-    if (line) cpuModel = line.slice(line.indexOf(':') + 1).trim();
-  } catch {
-    // Not Linux: os.cpus() it is.
-  }
-  return {
-    cpus: availableParallelism(),
-    cpuModel,
-    memoryGiB: round(totalmem() / 2 ** 30, 1),
-    node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-  };
-}
-
-function markdown(
-  settings: Settings,
-  host: Machine,
-  rows: Row[],
-  decorators: DecoratorRow[],
-  eventStore: EventStoreBenchResult[],
-  inbox: InboxOverhead | undefined,
-  skips: Skip[],
-  startedAt: Date,
-  seconds: number,
-): string {
-  const lines: string[] = [];
-  lines.push(`## eventport benchmark — ${startedAt.toISOString()}`);
-  lines.push('');
-  lines.push(
-    `${host.cpus} CPU (${host.cpuModel}), ${host.memoryGiB} GiB, node ${host.node}, ${host.platform}. ` +
-      `1 KiB JSON payload; median of ${settings.rounds} alternating runs per client ` +
-      `after one warm-up each; took ${Math.round(seconds)} s.`,
-  );
-  lines.push('');
-  lines.push(
-    '| backend | workload | msgs | SDK msg/s | raw msg/s | SDK/raw | SDK p50 / p99 ms | raw p50 / p99 ms | CPU µs/msg SDK / raw |',
-  );
-  lines.push('|---|---|--:|--:|--:|--:|--:|--:|--:|');
-  for (const row of rows) {
-    const sdk = fmtSide(row.sdk);
-    const raw = fmtSide(row.raw);
-    lines.push(
-      `| ${row.backend} | ${cell(WORKLOAD_LABEL[row.workload](settings))} | ${row.messages.toLocaleString('en-US')} | ${cell(sdk.rate)} | ${cell(raw.rate)} | ${fmtRatio(row.ratio)} | ${sdk.latency} | ${raw.latency} | ${sdk.cpu} / ${raw.cpu} |`,
-    );
-  }
-  lines.push('');
-  lines.push(
-    'Latency: publish rows, from the call to its resolution (per publish, or per batch call); publish→handler rows, from handing the message to publish until its handler runs. ' +
-      `CPU: user+system time of the bench process per message (client side; the broker runs elsewhere). ⚠ = below the ${TARGET_RATIO} target.`,
-  );
-  if (decorators.length > 0) {
-    lines.push('');
-    lines.push(
-      `### Decorator overhead (memory, publish→handler→ack, ${settings.memoryMessages.toLocaleString('en-US')} msgs)`,
-    );
-    lines.push('');
-    lines.push(
-      '| decorator | msg/s with | msg/s without | with/without | p50 / p99 ms with | CPU µs/msg with / without |',
-    );
-    lines.push('|---|--:|--:|--:|--:|--:|');
-    for (const row of decorators) {
-      const withSide = fmtSide(row.with);
-      const without = fmtSide(row.without);
-      lines.push(
-        `| ${row.decorator} | ${cell(withSide.rate)} | ${cell(without.rate)} | ${row.ratio === null ? 'n/a' : row.ratio.toFixed(2)} | ${withSide.latency} | ${withSide.cpu} / ${without.cpu} |`,
-      );
-    }
-  }
-  if (eventStore.length > 0) {
-    lines.push('');
-    lines.push(`### Event store (${eventStore[0]?.writers} concurrent writers)`);
-    lines.push('');
-    lines.push(
-      '| store | single-event appends/s | appends of 100 /s (events/s) | readAll events/s | load 10,000-event aggregate, no snapshots / snapshot + tail | ratio |',
-    );
-    lines.push('|---|--:|--:|--:|--:|--:|');
-    for (const store of eventStore) {
-      lines.push(
-        `| ${store.backend} | ${store.singleAppendsPerSecond.toLocaleString('en-US')} | ${store.batchOf100AppendsPerSecond.toLocaleString('en-US')} (${store.batchOf100EventsPerSecond.toLocaleString('en-US')}) | ${store.readAllEventsPerSecond.toLocaleString('en-US')} | ${store.loadWithoutSnapshotsMs} ms / ${store.loadWithSnapshotsMs} ms (tail ${store.snapshotTail}) | ${store.snapshotSpeedup}× |`,
-      );
-    }
-  }
-  if (inbox) {
-    lines.push(
-      '',
-      '### Inbox overhead (publish→handler→ack, with/without `inbox.handler`, per store)',
-      '',
-      inbox.table,
-    );
-  }
-  if (skips.length > 0) {
-    lines.push('');
-    for (const skip of skips) lines.push(`- ${skip.backend}: ${cell(skip.reason)}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-interface InboxOverhead {
-  rows: unknown[];
-  /** Markdown rows as packages/inbox/scripts/overhead.ts renders them. */
-  table: string;
-}
+// --- inbox -------------------------------------------------------------------------------------------
 
 /**
  * The inbox's own overhead script (it runs from the package's sources), in a child process so its
@@ -615,7 +395,7 @@ function runInboxOverhead(outDir: string): InboxOverhead {
   return { rows, table };
 }
 
-// --- main -------------------------------------------------------------------------------------------
+// --- main --------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
@@ -641,9 +421,8 @@ async function main(): Promise<void> {
   let decorators: DecoratorRow[] = [];
   if (requested.includes('memory')) {
     log('[memory] running');
-    const memory = await benchMemory(settings, tag);
-    rows.push(...memory.rows);
-    decorators = memory.decorators;
+    rows.push(...(await benchMemory(settings, tag)));
+    if (settings.decorators && settings.sides.has('sdk')) decorators = await benchDecorators(settings, tag);
   }
   for (const spec of brokers) {
     log(`[${spec.name}] running against ${spec.address()}`);
@@ -652,6 +431,30 @@ async function main(): Promise<void> {
     } catch (error) {
       skips.push({ backend: spec.name, reason: `failed: ${describe(error)}` });
       log(`[${spec.name}] failed: ${describe(error)}`);
+    }
+  }
+  const scaling: ScalingRow[] = [];
+  const backlog: BacklogResult[] = [];
+  if (settings.scaling && settings.sides.has('sdk')) {
+    const reachable = ['memory', ...brokers.map((spec) => spec.name)];
+    for (const backend of SCALING_BACKENDS.filter((name) => requested.includes(name) && reachable.includes(name))) {
+      if (backend !== 'memory' && !sdkPackageStatus(backend).ok) continue;
+      const messages =
+        settings.scalingMessages ??
+        (backend === 'memory' ? 20_000 : (settings.brokerMessages ?? BACKENDS[backend]?.defaultMessages ?? 5_000));
+      log(`[${backend}] scaling`);
+      try {
+        scaling.push(...(await benchScaling(backend, messages, settings, tag)));
+      } catch (error) {
+        skips.push({ backend: `${backend} scaling`, reason: `failed: ${describe(error)}` });
+        log(`[${backend}] scaling failed: ${describe(error)}`);
+      }
+    }
+    if (requested.includes('memory')) {
+      for (const size of settings.backlogs) {
+        log(`[memory] backlog of ${size.toLocaleString('en-US')}`);
+        backlog.push(measureBacklog(size, settings));
+      }
     }
   }
   const eventStore: EventStoreBenchResult[] = [];
@@ -675,12 +478,23 @@ async function main(): Promise<void> {
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  const host = machine();
-  const md = markdown(settings, host, rows, decorators, eventStore, inbox, skips, startedAt, seconds);
+  const results: Results = {
+    settings,
+    host: machine(),
+    rows,
+    decorators,
+    scaling,
+    backlog,
+    eventStore,
+    inbox,
+    skips,
+    startedAt,
+    seconds,
+  };
   const json = {
     startedAt: startedAt.toISOString(),
     seconds: round(seconds, 1),
-    machine: host,
+    machine: results.host,
     settings: {
       backends: requested,
       brokerMessages:
@@ -692,13 +506,16 @@ async function main(): Promise<void> {
       concurrency: settings.concurrency,
       batchSize: settings.batchSize,
       timeoutMs: settings.timeoutMs,
+      sides: [...settings.sides],
     },
     rows,
     decorators,
+    scaling: { rows: scaling, backlog },
     eventStore,
     inbox: inbox?.rows,
     skipped: skips,
   };
+  const md = markdown(results);
   const mdPath = settings.out.replace(/\.json$/i, '') + '.md';
   mkdirSync(dirname(settings.out), { recursive: true });
   writeFileSync(settings.out, `${JSON.stringify(json, null, 2)}\n`);

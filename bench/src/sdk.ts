@@ -1,16 +1,23 @@
-import { createAdapter, type EventAdapter, type Logger, silentLogger } from '@eventport/core';
+import { createAdapter, type EventAdapter, type Logger, type PublishInput, silentLogger } from '@eventport/core';
 import type { BenchTarget, Consumer, OnMessage, Payload } from './target.js';
 
-/** The eventport SDK as a bench target: createAdapter(backend) with the backend's env configuration. */
+/**
+ * The eventport SDK as a bench target: createAdapter(backend) with the backend's env configuration.
+ * With `distinctKeys`, message `s` of a run is published with key `k<s mod distinctKeys>`.
+ */
 export class SdkTarget implements BenchTarget {
-  readonly kind = 'sdk';
+  private readonly keys: readonly string[] | undefined;
 
-  constructor(readonly adapter: EventAdapter) {}
+  constructor(
+    readonly adapter: EventAdapter,
+    distinctKeys?: number,
+  ) {
+    this.keys =
+      distinctKeys === undefined ? undefined : Array.from({ length: distinctKeys }, (_, index) => `k${index}`);
+  }
 
-  static async create(backend: string, overrides: Record<string, unknown> = {}): Promise<SdkTarget> {
-    const adapter = await createAdapter(backend, { logger: quietLogger(), ...overrides });
-    await adapter.connect();
-    return new SdkTarget(adapter);
+  static async create(backend: string, distinctKeys?: number): Promise<SdkTarget> {
+    return new SdkTarget(await connectedAdapter(backend), distinctKeys);
   }
 
   async prepare(topic: string, group: string): Promise<void> {
@@ -20,11 +27,11 @@ export class SdkTarget implements BenchTarget {
   }
 
   async publish(topic: string, payload: Payload): Promise<void> {
-    await this.adapter.publish({ topic, data: payload });
+    await this.adapter.publish(this.input(topic, payload));
   }
 
   async publishBatch(topic: string, payloads: readonly Payload[]): Promise<void> {
-    await this.adapter.publishBatch(payloads.map((data) => ({ topic, data })));
+    await this.adapter.publishBatch(payloads.map((payload) => this.input(topic, payload)));
   }
 
   async subscribe(topic: string, group: string, concurrency: number, onMessage: OnMessage): Promise<Consumer> {
@@ -38,6 +45,18 @@ export class SdkTarget implements BenchTarget {
   async close(): Promise<void> {
     await this.adapter.disconnect();
   }
+
+  private input(topic: string, data: Payload): PublishInput<Payload> {
+    if (this.keys === undefined) return { topic, data };
+    return { topic, data, key: this.keys[data.s % this.keys.length] as string };
+  }
+}
+
+/** createAdapter(backend) with the backend's env configuration, connected, logging warnings and errors only. */
+export async function connectedAdapter(backend: string): Promise<EventAdapter> {
+  const adapter = await createAdapter(backend, { logger: quietLogger() });
+  await adapter.connect();
+  return adapter;
 }
 
 /** Warnings and errors only, so a broken backend is visible without flooding the table. */

@@ -1,6 +1,6 @@
 /**
- * What one measured client does. The SDK (an EventAdapter) and each raw client implement the same
- * interface, so every workload runs the identical loop against both.
+ * What one measured client does. The SDK (an EventAdapter), each raw client, the in-process floor and
+ * each peer library implement the same interface, so every workload runs the identical loop against all.
  */
 
 /** The JSON message every workload sends: run id, sequence number, publish time, padding to 1 KiB. */
@@ -21,8 +21,6 @@ export interface Consumer {
 }
 
 export interface BenchTarget {
-  /** "sdk" or "raw". */
-  readonly kind: 'sdk' | 'raw';
   /**
    * Makes `topic` ready for publish-only runs: creates the consumer group's queue / subscription where
    * the broker would otherwise drop (and never persist) what is published to a topic nobody reads.
@@ -30,6 +28,12 @@ export interface BenchTarget {
   prepare(topic: string, group: string): Promise<void>;
   publish(topic: string, payload: Payload): Promise<void>;
   publishBatch(topic: string, payloads: readonly Payload[]): Promise<void>;
+  /**
+   * For a client whose publish returns before the broker has the message (no publisher confirms):
+   * resolves once the broker holds everything published to `topic`, so a publish run ends when its
+   * messages are stored, as it does for clients that wait for confirms. Absent for those.
+   */
+  stored?(topic: string): Promise<void>;
   /** Resolves once the group's position exists: everything published afterwards reaches `onMessage`. */
   subscribe(topic: string, group: string, concurrency: number, onMessage: OnMessage): Promise<Consumer>;
   /** Deletes what this run created on the broker (streams, queues, exchanges, topics, subscriptions). */

@@ -40,7 +40,10 @@ export async function publishSingle(
       latencies[seq] = performance.now() - payload.t;
     }
   };
-  await withTimeout(Promise.all(Array.from({ length: settings.concurrency }, worker)), settings.timeoutMs, 'publish');
+  const publishing = Promise.all(Array.from({ length: settings.concurrency }, worker)).then(() =>
+    target.stored?.(topic),
+  );
+  await withTimeout(publishing, settings.timeoutMs, 'publish');
   return finish(messages, started, latencies);
 }
 
@@ -63,32 +66,40 @@ export async function publishBatch(
       await target.publishBatch(topic, batch);
       latencies.push(performance.now() - sent);
     }
+    await target.stored?.(topic);
   };
   await withTimeout(loop(), settings.timeoutMs, 'publishBatch');
   return finish(messages, started, Float64Array.from(latencies));
 }
 
 /**
- * A subscription that outlives several runs: it keeps consuming between them, and counts only the
- * messages of the run in progress (others are still acked by the handler returning).
+ * Subscriptions (one per topic, all feeding one onMessage) that outlive several runs: they keep
+ * consuming between runs, and count only the messages of the run in progress (others are still acked
+ * by the handler returning).
  */
 export class E2eSubscription {
   private current: E2eRun | undefined;
   readonly onMessage: OnMessage = (payload) => this.current?.receive(payload);
 
-  async measure(target: BenchTarget, topic: string, messages: number, settings: WorkloadSettings): Promise<RunResult> {
+  /** Publishes `messages` in batches, batch i to topics[i mod topics], until every one reached a handler. */
+  async measure(
+    target: BenchTarget,
+    topics: readonly string[],
+    messages: number,
+    settings: WorkloadSettings,
+  ): Promise<RunResult> {
     const run = new E2eRun(runId(), messages);
     this.current = run;
     const started = start();
     try {
       const produce = async () => {
         // The producer uses the batch call so the consume path, not publishing, is what limits the run.
-        for (let seq = 0; seq < messages; ) {
+        for (let seq = 0, batchIndex = 0; seq < messages; batchIndex++) {
           const batch: Payload[] = [];
           for (const end = Math.min(messages, seq + settings.batchSize); seq < end; seq++) {
             batch.push(makePayload(run.id, seq));
           }
-          await target.publishBatch(topic, batch);
+          await target.publishBatch(topics[batchIndex % topics.length] as string, batch);
         }
       };
       await withTimeout(Promise.all([produce(), run.done]), settings.timeoutMs, 'end-to-end', () => run.received);

@@ -1,4 +1,4 @@
-import type { Admin, Kafka, Consumer as KafkaConsumer, Producer } from 'kafkajs';
+import type { Admin, Kafka, Consumer as KafkaConsumer, Message, Producer } from 'kafkajs';
 import {
   type BenchTarget,
   type Consumer,
@@ -8,27 +8,29 @@ import {
   type OnMessage,
   type Payload,
 } from '../target.js';
+import { cloudEventsNames, sdkHeaders, stringHeaders, type WireMode } from './headers.js';
 
 type KafkaJs = typeof import('kafkajs');
 
 /**
  * kafkajs doing what @eventport/kafka does: producer.send with acks -1 (a batch is one send), and a
  * consumer group reading with eachMessage (partitionsConsumedConcurrently = concurrency, capped by
- * the partition count) with kafkajs's default auto-commit after each batch.
+ * the partition count) with kafkajs's default auto-commit after each batch. With the SDK's headers,
+ * they are record headers with the binding's `ce_` names (as packages/kafka/src/driver.ts sends them),
+ * read back as strings on the consume side.
  */
 export class RawKafka implements BenchTarget {
-  readonly kind = 'raw';
-
   private constructor(
     private readonly kafka: Kafka,
     private readonly producer: Producer,
     private readonly admin: Admin,
+    private readonly mode: WireMode,
   ) {}
 
-  static async create(brokers: string[]): Promise<RawKafka> {
+  static async create(brokers: string[], mode: WireMode): Promise<RawKafka> {
     const lib = require('kafkajs') as KafkaJs;
     const kafka = new lib.Kafka({
-      clientId: 'eventport-bench-raw',
+      clientId: `eventport-bench-${mode}`,
       brokers,
       logLevel: lib.logLevel.ERROR,
       retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 5_000 },
@@ -39,7 +41,7 @@ export class RawKafka implements BenchTarget {
     });
     const admin = kafka.admin();
     await Promise.all([producer.connect(), admin.connect()]);
-    return new RawKafka(kafka, producer, admin);
+    return new RawKafka(kafka, producer, admin, mode);
   }
 
   async prepare(): Promise<void> {
@@ -47,14 +49,14 @@ export class RawKafka implements BenchTarget {
   }
 
   async publish(topic: string, payload: Payload): Promise<void> {
-    await this.producer.send({ topic, acks: -1, messages: [{ value: encodePayload(payload) }] });
+    await this.producer.send({ topic, acks: -1, messages: [this.message(topic, payload)] });
   }
 
   async publishBatch(topic: string, payloads: readonly Payload[]): Promise<void> {
     await this.producer.send({
       topic,
       acks: -1,
-      messages: payloads.map((payload) => ({ value: encodePayload(payload) })),
+      messages: payloads.map((payload) => this.message(topic, payload)),
     });
   }
 
@@ -79,6 +81,7 @@ export class RawKafka implements BenchTarget {
     await consumer.run({
       partitionsConsumedConcurrently: Math.max(1, Math.min(concurrency, 16)),
       eachMessage: async ({ message }) => {
+        if (this.mode === 'sdk-headers') stringHeaders(message.headers);
         await handle(onMessage, decodePayload(message.value ?? Buffer.alloc(0)));
       },
     });
@@ -98,5 +101,12 @@ export class RawKafka implements BenchTarget {
 
   async close(): Promise<void> {
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
+  }
+
+  private message(topic: string, payload: Payload): Message {
+    const value = encodePayload(payload);
+    return this.mode === 'sdk-headers'
+      ? { value, headers: cloudEventsNames(sdkHeaders(topic).headers, 'ce_') }
+      : { value };
   }
 }

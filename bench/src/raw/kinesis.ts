@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { GetRecordsCommandOutput, KinesisClient } from '@aws-sdk/client-kinesis';
-import { pause } from '@eventport/core';
+import { pause, RESERVED_HEADERS } from '@eventport/core';
 import {
   type BenchTarget,
   type Consumer,
@@ -10,6 +10,7 @@ import {
   type OnMessage,
   type Payload,
 } from '../target.js';
+import { sdkHeaders, type WireMode } from './headers.js';
 
 type KinesisSdk = typeof import('@aws-sdk/client-kinesis');
 type SmithyHttp = typeof import('@smithy/node-http-handler');
@@ -25,23 +26,28 @@ export interface RawKinesisSettings {
 const IDLE_POLL_MS = 500;
 const BUSY_POLL_MS = 200;
 const GET_RECORDS_LIMIT = 1_000;
+/** The version field of @eventport/kinesis's record envelope. */
+const ENVELOPE_VERSION = 1;
 
 /**
  * @aws-sdk/client-kinesis doing what @eventport/kinesis does: a one-shard stream per topic, PutRecord
- * (PutRecords for a batch) with a random partition key, and per shard a GetRecords loop with the
+ * (PutRecords for a batch), and per shard a GetRecords loop with the
  * adapter's default poll intervals; each record's handlers run with at most `concurrency` at once and
- * the shard position ("checkpoint") moves on in memory once a GetRecords page is handled.
+ * the shard position ("checkpoint") moves on in memory once a GetRecords page is handled. With the
+ * SDK's headers, a record is the adapter's JSON envelope `{v, id, h, b: base64 body}` keyed by the
+ * message id (packages/kinesis/src/envelope.ts), unwrapped on the consume side; bare, the body keyed
+ * by a random partition key.
  */
 export class RawKinesis implements BenchTarget {
-  readonly kind = 'raw';
   private readonly ready = new Map<string, Promise<void>>();
 
   private constructor(
     private readonly sdk: KinesisSdk,
     private readonly client: KinesisClient,
+    private readonly mode: WireMode,
   ) {}
 
-  static async create(settings: RawKinesisSettings): Promise<RawKinesis> {
+  static async create(settings: RawKinesisSettings, mode: WireMode): Promise<RawKinesis> {
     const sdk = require('@aws-sdk/client-kinesis') as KinesisSdk;
     const client = new sdk.KinesisClient({
       region: settings.region,
@@ -57,7 +63,7 @@ export class RawKinesis implements BenchTarget {
         : {}),
     });
     await client.send(new sdk.ListStreamsCommand({ Limit: 1 }));
-    return new RawKinesis(sdk, client);
+    return new RawKinesis(sdk, client, mode);
   }
 
   async prepare(topic: string): Promise<void> {
@@ -66,14 +72,12 @@ export class RawKinesis implements BenchTarget {
 
   async publish(topic: string, payload: Payload): Promise<void> {
     await this.ensureStream(topic);
-    await this.client.send(
-      new this.sdk.PutRecordCommand({ StreamName: topic, PartitionKey: randomUUID(), Data: encodePayload(payload) }),
-    );
+    await this.client.send(new this.sdk.PutRecordCommand({ StreamName: topic, ...this.record(topic, payload) }));
   }
 
   async publishBatch(topic: string, payloads: readonly Payload[]): Promise<void> {
     await this.ensureStream(topic);
-    let pending = payloads.map((payload) => ({ PartitionKey: randomUUID(), Data: encodePayload(payload) }));
+    let pending = payloads.map((payload) => this.record(topic, payload));
     for (let attempt = 1; pending.length > 0; attempt++) {
       const { Records = [] } = await this.client.send(
         new this.sdk.PutRecordsCommand({ StreamName: topic, Records: pending }),
@@ -142,7 +146,7 @@ export class RawKinesis implements BenchTarget {
         await Promise.all(
           records
             .slice(start, start + concurrency)
-            .map((record) => handle(onMessage, decodePayload(record.Data ?? new Uint8Array()))),
+            .map((record) => handle(onMessage, this.decode(record.Data ?? new Uint8Array()))),
         );
       }
       const last = records[records.length - 1]?.SequenceNumber;
@@ -151,6 +155,21 @@ export class RawKinesis implements BenchTarget {
       const caughtUp = records.length === 0 && (page.MillisBehindLatest ?? 0) === 0;
       await pause(caughtUp ? IDLE_POLL_MS : BUSY_POLL_MS, signal);
     }
+  }
+
+  private record(topic: string, payload: Payload): { PartitionKey: string; Data: Buffer } {
+    const body = encodePayload(payload);
+    if (this.mode === 'bare') return { PartitionKey: randomUUID(), Data: body };
+    const { [RESERVED_HEADERS.id]: id, ...h } = sdkHeaders(topic).headers;
+    const envelope = { v: ENVELOPE_VERSION, id, h, b: body.toString('base64') };
+    return { PartitionKey: id as string, Data: Buffer.from(JSON.stringify(envelope), 'utf8') };
+  }
+
+  private decode(data: Uint8Array): Payload {
+    if (this.mode === 'bare') return decodePayload(data);
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const envelope = JSON.parse(bytes.toString('utf8')) as { h: Record<string, string>; b: string };
+    return decodePayload(Buffer.from(envelope.b, 'base64'));
   }
 
   private ensureStream(topic: string): Promise<void> {

@@ -8,8 +8,10 @@ import {
   type OnMessage,
   type Payload,
 } from '../target.js';
+import { sdkHeaders, type WireMode } from './headers.js';
 
 type PubSubLib = typeof import('@google-cloud/pubsub');
+type MessageOptions = Parameters<Topic['publishMessage']>[0];
 
 let Duration: PubSubLib['Duration'];
 
@@ -23,16 +25,19 @@ export interface RawPubSubSettings {
  * client batches publishes; a batch is N publishMessage calls awaited together), subscription
  * `<topic>.<group>` (ack deadline 10 s, message ordering enabled), streaming pull with the adapter's
  * subscriber settings (flow control maxMessages = concurrency, acks batched for 10 ms, one stream), ack
- * when the handler resolved.
+ * when the handler resolved. With the SDK's headers, they are the message's attributes (as
+ * packages/pubsub/src/driver.ts publishes them); the client hands them over decoded, as strings.
  */
 export class RawPubSub implements BenchTarget {
-  readonly kind = 'raw';
   private readonly topics = new Map<string, Topic>();
   private readonly created = new Map<string, Promise<void>>();
 
-  private constructor(private readonly client: PubSub) {}
+  private constructor(
+    private readonly client: PubSub,
+    private readonly mode: WireMode,
+  ) {}
 
-  static async create(settings: RawPubSubSettings): Promise<RawPubSub> {
+  static async create(settings: RawPubSubSettings, mode: WireMode): Promise<RawPubSub> {
     const lib = require('@google-cloud/pubsub') as PubSubLib;
     Duration = lib.Duration;
     const client = new lib.PubSub({
@@ -40,7 +45,7 @@ export class RawPubSub implements BenchTarget {
       ...(settings.emulatorHost ? { apiEndpoint: settings.emulatorHost, emulatorMode: true } : {}),
     });
     await client.getTopics({ pageSize: 1, autoPaginate: false });
-    return new RawPubSub(client);
+    return new RawPubSub(client, mode);
   }
 
   async prepare(topic: string, group: string): Promise<void> {
@@ -49,13 +54,13 @@ export class RawPubSub implements BenchTarget {
 
   async publish(topic: string, payload: Payload): Promise<void> {
     await this.ensureTopic(topic);
-    await this.topic(topic).publishMessage({ data: encodePayload(payload) });
+    await this.topic(topic).publishMessage(this.message(topic, payload));
   }
 
   async publishBatch(topic: string, payloads: readonly Payload[]): Promise<void> {
     await this.ensureTopic(topic);
     const handle = this.topic(topic);
-    await Promise.all(payloads.map((payload) => handle.publishMessage({ data: encodePayload(payload) })));
+    await Promise.all(payloads.map((payload) => handle.publishMessage(this.message(topic, payload))));
   }
 
   async subscribe(topic: string, group: string, concurrency: number, onMessage: OnMessage): Promise<Consumer> {
@@ -97,6 +102,11 @@ export class RawPubSub implements BenchTarget {
   async close(): Promise<void> {
     await Promise.allSettled([...this.topics.values()].map((topic) => topic.flush()));
     await this.client.close();
+  }
+
+  private message(topic: string, payload: Payload): MessageOptions {
+    const data = encodePayload(payload);
+    return this.mode === 'sdk-headers' ? { data, attributes: sdkHeaders(topic).headers } : { data };
   }
 
   private topic(name: string): Topic {

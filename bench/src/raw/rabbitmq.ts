@@ -1,4 +1,5 @@
-import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
+import { JSON_CONTENT_TYPE } from '@eventport/core';
+import type { Channel, ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import {
   type BenchTarget,
   type Consumer,
@@ -8,28 +9,32 @@ import {
   type OnMessage,
   type Payload,
 } from '../target.js';
+import { cloudEventsNames, sdkHeaders, stringHeaders, type WireMode } from './headers.js';
 
 type Amqplib = typeof import('amqplib');
 
 /**
  * amqplib doing what @eventport/rabbitmq does: a durable topic exchange per topic, a durable quorum
  * queue `<topic>.<group>` bound with `#`, persistent publishes on a confirm channel (a batch waits for
- * all its confirms), consumption with manual ack and prefetch = concurrency.
+ * all its confirms), consumption with manual ack and prefetch = concurrency. With the SDK's headers,
+ * they go in the AMQP headers table with the binding's `cloudEvents:` names, and the id, content type
+ * and time also in the message properties, as the adapter sets them (toPublication in
+ * packages/rabbitmq/src/driver.ts); the consumer reads the table back.
  */
 export class RawRabbitMq implements BenchTarget {
-  readonly kind = 'raw';
   private readonly declared = new Set<string>();
 
   private constructor(
     private readonly connection: ChannelModel,
     private readonly confirm: ConfirmChannel,
+    private readonly mode: WireMode,
   ) {}
 
-  static async create(url: string): Promise<RawRabbitMq> {
+  static async create(url: string, mode: WireMode): Promise<RawRabbitMq> {
     const amqp = require('amqplib') as Amqplib;
-    const connection = await amqp.connect(url, { clientProperties: { connection_name: 'eventport-bench-raw' } });
+    const connection = await amqp.connect(url, { clientProperties: { connection_name: `eventport-bench-${mode}` } });
     const confirm = await connection.createConfirmChannel();
-    return new RawRabbitMq(connection, confirm);
+    return new RawRabbitMq(connection, confirm, mode);
   }
 
   async prepare(topic: string, group: string): Promise<void> {
@@ -40,7 +45,7 @@ export class RawRabbitMq implements BenchTarget {
   async publish(topic: string, payload: Payload): Promise<void> {
     await this.exchange(topic);
     await new Promise<void>((resolve, reject) => {
-      this.confirm.publish(topic, '', encodePayload(payload), PROPERTIES, (error: unknown) =>
+      this.confirm.publish(topic, '', encodePayload(payload), this.properties(topic), (error: unknown) =>
         error ? reject(error) : resolve(),
       );
     });
@@ -48,7 +53,7 @@ export class RawRabbitMq implements BenchTarget {
 
   async publishBatch(topic: string, payloads: readonly Payload[]): Promise<void> {
     await this.exchange(topic);
-    for (const payload of payloads) this.confirm.publish(topic, '', encodePayload(payload), PROPERTIES);
+    for (const payload of payloads) this.confirm.publish(topic, '', encodePayload(payload), this.properties(topic));
     await this.confirm.waitForConfirms();
   }
 
@@ -60,6 +65,7 @@ export class RawRabbitMq implements BenchTarget {
       queue,
       (message) => {
         if (!message) return;
+        if (this.mode === 'sdk-headers') stringHeaders(message.properties.headers);
         void handle(onMessage, decodePayload(message.content)).then(
           () => channel.ack(message),
           () => channel.nack(message, false, true),
@@ -91,6 +97,18 @@ export class RawRabbitMq implements BenchTarget {
     await this.connection.close();
   }
 
+  private properties(topic: string): Options.Publish {
+    if (this.mode === 'bare') return BARE_PROPERTIES;
+    const { id, time, headers } = sdkHeaders(topic);
+    return {
+      persistent: true,
+      headers: cloudEventsNames(headers, 'cloudEvents:'),
+      messageId: id,
+      contentType: JSON_CONTENT_TYPE,
+      timestamp: Math.floor(Date.parse(time) / 1000),
+    };
+  }
+
   private async exchange(topic: string): Promise<void> {
     if (this.declared.has(topic)) return;
     await this.confirm.assertExchange(topic, 'topic', { durable: true });
@@ -98,7 +116,7 @@ export class RawRabbitMq implements BenchTarget {
   }
 }
 
-const PROPERTIES = { persistent: true, contentType: 'application/json' } as const;
+const BARE_PROPERTIES: Options.Publish = { persistent: true };
 
 async function declare(channel: Channel, topic: string, group: string): Promise<string> {
   const queue = `${topic}.${group}`;
