@@ -21,6 +21,12 @@ export interface Lease {
 export class Group {
   private cursor: number;
   private readonly ready: number[] = [];
+  /**
+   * Records whose key is out, per key, until it is settled: kept apart from `ready` so that a backlog
+   * of few keys is not rescanned on every take (that made one hot key quadratic).
+   */
+  private readonly parked = new Map<string, OffsetQueue>();
+  private parkedCount = 0;
   private readonly inFlight = new Set<number>();
   private readonly delayed = new Set<number>();
   private readonly leasedKeys = new Set<string>();
@@ -41,18 +47,15 @@ export class Group {
     const leases: Lease[] = [];
     for (let index = 0; index < this.ready.length && leases.length < max; index++) {
       const record = this.topic.at(this.ready[index] as number);
-      if (record && this.isLeased(record)) continue;
       this.ready.splice(index--, 1);
-      if (record) leases.push(this.lease(record));
+      if (record && this.isLeased(record)) this.park(record);
+      else if (record) leases.push(this.lease(record));
     }
     while (leases.length < max && this.cursor < this.topic.nextOffset) {
       const record = this.topic.at(this.cursor++);
       if (!record) continue;
-      if (this.isLeased(record)) {
-        this.ready.push(record.offset);
-        continue;
-      }
-      leases.push(this.lease(record));
+      if (this.isLeased(record)) this.park(record);
+      else leases.push(this.lease(record));
     }
     return leases;
   }
@@ -106,12 +109,14 @@ export class Group {
     for (const offset of this.inFlight) low = Math.min(low, offset);
     for (const offset of this.delayed) low = Math.min(low, offset);
     if (this.ready.length > 0) low = Math.min(low, this.ready[0] as number);
+    for (const queue of this.parked.values()) low = Math.min(low, queue.first() ?? low);
     return low;
   }
 
   /** Records not handed out yet, plus those handed out and not acked: what a Kafka-style offset lag counts. */
   get lag(): number {
-    return this.topic.nextOffset - this.cursor + this.ready.length + this.delayed.size + this.inFlight.size;
+    const given = this.ready.length + this.parkedCount + this.delayed.size + this.inFlight.size;
+    return this.topic.nextOffset - this.cursor + given;
   }
 
   private lease(record: StoredRecord): Lease {
@@ -126,9 +131,26 @@ export class Group {
     return record.key !== undefined && this.leasedKeys.has(record.key);
   }
 
+  private park(record: StoredRecord): void {
+    const key = record.key as string;
+    const queue = this.parked.get(key) ?? new OffsetQueue();
+    this.parked.set(key, queue);
+    queue.insert(record.offset);
+    this.parkedCount += 1;
+  }
+
   private release(offset: number): void {
     const key = this.topic.at(offset)?.key;
-    if (key !== undefined) this.leasedKeys.delete(key);
+    if (key !== undefined) {
+      this.leasedKeys.delete(key);
+      const queue = this.parked.get(key);
+      const next = queue?.shift();
+      if (next !== undefined) {
+        this.parkedCount -= 1;
+        insertSorted(this.ready, next);
+      }
+      if (queue?.size === 0) this.parked.delete(key);
+    }
     this.notify();
   }
 }
@@ -210,8 +232,38 @@ export class MemoryBroker {
   }
 }
 
-function insertSorted(values: number[], value: number): void {
-  let low = 0;
+/** Ascending offsets taken from the front; appends are the common case (records arrive in log order). */
+class OffsetQueue {
+  private values: number[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.values.length - this.head;
+  }
+
+  first(): number | undefined {
+    return this.values[this.head];
+  }
+
+  insert(offset: number): void {
+    if (this.size === 0 || offset > (this.values[this.values.length - 1] as number)) this.values.push(offset);
+    else insertSorted(this.values, offset, this.head);
+  }
+
+  shift(): number | undefined {
+    if (this.size === 0) return undefined;
+    const offset = this.values[this.head++];
+    // Drop the taken front now and then, so a long queue is neither copied per take nor kept forever.
+    if (this.head >= 1_024 && this.head * 2 >= this.values.length) {
+      this.values = this.values.slice(this.head);
+      this.head = 0;
+    }
+    return offset;
+  }
+}
+
+function insertSorted(values: number[], value: number, from = 0): void {
+  let low = from;
   let high = values.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
