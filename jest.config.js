@@ -4,7 +4,17 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/packages', '<rootDir>/examples', '<rootDir>/test'],
   testMatch: ['**/test/**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+    // Dependencies published as ES modules only (see transformIgnorePatterns), to CommonJS.
+    '/node_modules/(cockatiel|commander)/.+\\.js$': [
+      '@swc/jest',
+      { jsc: { target: 'es2022' }, module: { type: 'commonjs' } },
+    ],
+  },
+  // Node >= 22.12 require()s ES modules, jest's CommonJS runtime does not: these packages (ESM-only
+  // since cockatiel 4 and commander 15) are compiled like our sources; the rest of node_modules is not.
+  transformIgnorePatterns: ['/node_modules/(?!(cockatiel|commander)/)'],
   moduleNameMapper: {
     '^@eventport/([^/]+)$': '<rootDir>/packages/$1/src/index.ts',
     // Sources import siblings as './x.js' (Node16 resolution); jest finds the .ts beside it.

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
  * What a user gets: the packages as `npm pack` makes them, installed with the client libraries npm
  * picks today into an application outside the monorepo (CommonJS, ES modules, TypeScript with
  * node16 and bundler resolution, an esbuild bundle), then once more with the oldest majors the peer
- * ranges promise. Every backend publishes and consumes through the installed packages.
+ * ranges promise. Every backend publishes and consumes through the installed packages, and the
+ * decorators and the CLI run on their dependencies that are ES modules only (cockatiel, commander).
  */
 const repo = path.resolve(__dirname, '../..');
 const BACKENDS = ['memory', 'redis-streams', 'rabbitmq', 'kafka', 'kinesis', 'pubsub', 'nats'];
@@ -59,7 +60,7 @@ function makeApp(root: string, name: string, tarballs: string[], clients: string
   const app = path.join(root, name);
   mkdirSync(app);
   writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }));
-  for (const file of ['roundtrip.cjs', 'roundtrip.mjs', 'typed.ts', 'bundled.mjs']) {
+  for (const file of ['roundtrip.cjs', 'roundtrip.mjs', 'resilience.cjs', 'typed.ts', 'bundled.mjs']) {
     writeFileSync(path.join(app, file), require('node:fs').readFileSync(path.join(__dirname, file)));
   }
   // No --legacy-peer-deps and no --force: a peer range that excludes what npm picks fails here, as it would for a user.
@@ -110,6 +111,24 @@ describe('packed packages installed into a fresh application', () => {
       for (const result of results) {
         expect(result).toMatchObject({ received: 3, healthy: true, sameErrorClass: true });
       }
+    });
+
+    test('CommonJS: the decorators, the outbox relay and the CLI run on cockatiel and commander (ES modules only)', () => {
+      expect(JSON.parse(run('node', ['resilience.cjs'], app))).toEqual({
+        relayErrors: 1,
+        handlerRuns: 2,
+        data: { n: 1 },
+        circuit: 'closed',
+      });
+      // The bin npm linked, as an npm script runs it: `#!/usr/bin/env node`, the node first on PATH.
+      const eventport = path.join(app, 'node_modules', '.bin', 'eventport');
+      const version = run(eventport, ['--version'], app);
+      expect(version).toMatch(/^eventport \d+\.\d+\.\d+ \(@eventport\/core \d/);
+      expect(version).toContain(`node ${process.version})`);
+      expect(JSON.parse(run(eventport, ['--backend', 'memory', 'health'], app))).toMatchObject({
+        ok: true,
+        backend: 'memory',
+      });
     });
 
     test('ES module with a static backend registration', () => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { buildProgram, EXIT } from './program.js';
+import { EXIT } from './exit.js';
 
 let interrupt: () => void = () => undefined;
 const interrupted = new Promise<void>((resolve) => {
@@ -23,6 +23,9 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   interrupt();
 });
 
+// The program (commander, zod, @eventport/core) loads only now, after the handlers are in place: on a busy
+// machine loading takes a while, and a signal in that while still ends with the exit codes above.
+const { buildProgram } = require('./program.js') as typeof import('./program.js');
 buildProgram({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, interrupted })
   .run(process.argv.slice(2))
   .then((code) => {

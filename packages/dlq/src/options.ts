@@ -1,11 +1,8 @@
 import { consoleLogger, type Logger, parseOptions } from '@eventport/core';
-import {
-  decorrelatedJitterGenerator,
-  ExponentialBackoff,
-  fullJitterGenerator,
-  type IBackoffFactory,
-  noJitterGenerator,
-} from 'cockatiel';
+// cockatiel is an ES module: the declaration emitted from this type import has to say so, or a
+// CommonJS application type-checking with module node16 gets TS1479 in our options.d.ts.
+import type { IBackoffFactory } from 'cockatiel' with { 'resolution-mode': 'import' };
+import { decorrelatedJitterGenerator, ExponentialBackoff, fullJitterGenerator, noJitterGenerator } from 'cockatiel';
 import { z } from 'zod';
 
 export interface DeadLetterPolicy {
