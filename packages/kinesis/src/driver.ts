@@ -37,7 +37,8 @@ export const KINESIS_CAPABILITIES: Capabilities = {
   persistent: true,
   topicAdmin: true,
   nativeDeadLetter: false,
-  ephemeralGroups: false,
+  // An ephemeral group keeps its leases and checkpoints in its receiver's memory, never in the store.
+  ephemeralGroups: true,
   deliveryCount: false,
   maxPayloadBytes: Math.floor(((MAX_RECORD_BYTES - ENVELOPE_ALLOWANCE_BYTES) / 4) * 3),
 };
@@ -122,7 +123,9 @@ export class KinesisDriver implements Driver {
   }
 
   async openReceiver(topic: string, options: ReceiverOptions, signal: AbortSignal): Promise<ShardReceiver> {
-    if (!this.store) {
+    // An ephemeral group has one member, which reads every shard: nothing to share, nothing left behind.
+    const store = options.ephemeral ? new MemoryCheckpointStore() : this.store;
+    if (!store) {
       throw new EventportError(
         'INVALID_CONFIG',
         `kinesis: consumer group "${options.group}" needs a checkpoint store that all its members share, or every ` +
@@ -131,7 +134,7 @@ export class KinesisDriver implements Driver {
       );
     }
     await this.streams.ensure(topic, signal);
-    const context = { client: this.client, streams: this.streams, store: this.store, settings: this.settings };
+    const context = { client: this.client, streams: this.streams, store, settings: this.settings };
     return ShardReceiver.open({ ...context, logger: this.logger }, topic, options, signal);
   }
 
@@ -147,6 +150,11 @@ export class KinesisDriver implements Driver {
 
   listTopics(signal: AbortSignal): Promise<string[]> {
     return this.streams.list(signal);
+  }
+
+  /** The groups with rows in the checkpoint store; without a store no group can have a position. */
+  async listGroups(topic: string): Promise<string[]> {
+    return (await this.store?.groups(topic)) ?? [];
   }
 
   classify(error: unknown): ErrorClassification {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { _Record, Shard } from '@aws-sdk/client-kinesis';
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import type { IncomingRecord, Logger, Receiver, ReceiverOptions } from '@eventport/core';
+import type { ConsumerLag, IncomingRecord, Logger, Receiver, ReceiverOptions } from '@eventport/core';
 import { backoffDelay, describeError, OffsetLog, pause } from '@eventport/core';
 import type { CheckpointScope, CheckpointStore } from './checkpoint/store.js';
 import { atTimestamp, iteratorAfter, SHARD_END, TRIM_HORIZON } from './checkpoint/store.js';
@@ -32,6 +32,10 @@ interface ShardState {
   iterator?: string;
   buffer: KinesisRecord[];
   nextPollAt: number;
+  /** The GetRecords in flight: receive and lag both poll, and one iterator must not be read twice. */
+  polling?: Promise<void>;
+  /** MillisBehindLatest of the last GetRecords. */
+  millisBehind?: number;
   throttled: number;
   /** No next iterator: the shard was closed by resharding and read to its end. */
   ended: boolean;
@@ -97,16 +101,8 @@ export class ShardReceiver implements Receiver<KinesisRecord> {
       if (this.failure !== undefined) throw this.failure;
       const records = this.take(max);
       if (records.length > 0) return records;
-      const pollable = [...this.shards.values()].filter(
-        (shard) => !shard.ended && !shard.leaving && shard.handoverUntil === undefined && shard.buffer.length === 0,
-      );
-      const due = pollable.filter((shard) => shard.nextPollAt <= Date.now());
-      if (due.length > 0) {
-        await Promise.all(due.map((shard) => this.poll(shard, signal)));
-        for (const shard of due) this.leaveIfDone(shard);
-        continue;
-      }
-      const next = Math.min(...pollable.map((shard) => shard.nextPollAt)) - Date.now();
+      if (await this.pollDue(signal)) continue;
+      const next = Math.min(...this.pollable().map((shard) => shard.nextPollAt)) - Date.now();
       this.wakeReceive = new AbortController();
       const wake = [signal, this.wakeReceive.signal, this.closing.signal];
       await pause(Number.isFinite(next) ? next : this.context.settings.leaseTtlMs, AbortSignal.any(wake));
@@ -119,6 +115,17 @@ export class ShardReceiver implements Receiver<KinesisRecord> {
     for (const record of nacks) this.shards.get(record.shardId)?.log.nack(record);
     if (nacks.length > 0) this.wakeReceive.abort();
     for (const shard of this.shards.values()) this.leaveIfDone(shard);
+  }
+
+  /**
+   * MillisBehindLatest, the largest over the shards this member reads, as of each shard's last
+   * GetRecords: shards that are due (everything fetched handed out) are polled first, so a member
+   * that has not received yet, or has caught up, reports the present. Kinesis does not count records.
+   */
+  async lag(signal: AbortSignal): Promise<ConsumerLag> {
+    await this.pollDue(signal);
+    const behind = [...this.shards.values()].flatMap((shard) => shard.millisBehind ?? []);
+    return behind.length > 0 ? { millisBehind: Math.max(...behind) } : {};
   }
 
   /** Writes the settled checkpoints and releases the leases; what was not settled is read again by the next holder. */
@@ -147,6 +154,25 @@ export class ShardReceiver implements Receiver<KinesisRecord> {
     return taken;
   }
 
+  /** Shards being read whose fetched records were all handed out. */
+  private pollable(): ShardState[] {
+    return [...this.shards.values()].filter(
+      (shard) => !shard.ended && !shard.leaving && shard.handoverUntil === undefined && shard.buffer.length === 0,
+    );
+  }
+
+  /** Polls the pollable shards that are due; false when none was. */
+  private async pollDue(signal: AbortSignal): Promise<boolean> {
+    const due = this.pollable().filter((shard) => shard.nextPollAt <= Date.now());
+    const poll = (shard: ShardState) =>
+      this.poll(shard, signal).finally(() => {
+        shard.polling = undefined;
+        this.leaveIfDone(shard);
+      });
+    await Promise.all(due.map((shard) => (shard.polling ??= poll(shard))));
+    return due.length > 0;
+  }
+
   private async poll(shard: ShardState, signal: AbortSignal): Promise<void> {
     const { client, settings } = this.context;
     try {
@@ -162,10 +188,13 @@ export class ShardReceiver implements Receiver<KinesisRecord> {
       });
       if (this.shards.get(shard.id) !== shard) return;
       for (const record of page.Records ?? []) shard.buffer.push(this.toRecord(shard.id, record));
+      // A receive waiting out a poll interval takes what lag() fetched.
+      if (shard.buffer.length > 0) this.wakeReceive.abort();
       shard.position = shard.buffer.at(-1)?.sequenceNumber ?? shard.position;
       shard.iterator = page.NextShardIterator;
       shard.ended = !page.NextShardIterator;
       shard.throttled = 0;
+      shard.millisBehind = page.MillisBehindLatest;
       const behind = shard.buffer.length > 0 || (page.MillisBehindLatest ?? 0) > 0;
       shard.nextPollAt = Date.now() + (behind ? settings.busyPollIntervalMs : settings.idlePollIntervalMs);
     } catch (error) {

@@ -84,7 +84,10 @@ describe.each(stores)('%s checkpoint store', (_name, makeStore) => {
     expect(await store.tryLease(other, 'shardId-000000000002', 'c', 5_000)).toBe(true); // independent of g1's lease
     expect(await store.checkpoint(other, 'shardId-000000000002', 'c', '7')).toBe(true);
     expect((await store.checkpoints(scope))['shardId-000000000002']).toBe('300');
+    expect(await store.groups(scope.stream)).toEqual(['g1', 'g2', 'g3', 'members', 'other']);
+    expect(await store.groups(`${scope.stream}x`)).toEqual([]); // a stream whose name starts the same
     await store.forgetStream(scope.stream);
+    expect(await store.groups(scope.stream)).toEqual([]);
     expect(await store.checkpoints(scope)).toEqual({});
     expect(await store.checkpoints(other)).toEqual({});
     expect(await store.startPosition(scope, 'AT_TIMESTAMP:5')).toBe('AT_TIMESTAMP:5');

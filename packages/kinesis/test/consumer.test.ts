@@ -144,17 +144,19 @@ test('an undecodable record does not stop its shard: 200 valid and 6 poison reco
   expect(errors.length).toBeGreaterThanOrEqual(6); // each poison record was reported (and backs off on its own)
 });
 
-test('subscribing without a checkpoint store fails with INVALID_CONFIG naming KINESIS_CHECKPOINT_URL', async () => {
-  // As for a user who set none: scripts/brokers/env.sh sets one for the local runs.
+/** As for a user who set none: scripts/brokers/env.sh sets one for the local runs. */
+const openWithoutStore = () => {
   const configured = process.env.KINESIS_CHECKPOINT_URL;
   delete process.env.KINESIS_CHECKPOINT_URL;
-  const adapter = (() => {
-    try {
-      return open({ checkpointStore: undefined });
-    } finally {
-      if (configured !== undefined) process.env.KINESIS_CHECKPOINT_URL = configured;
-    }
-  })();
+  try {
+    return open({ checkpointStore: undefined });
+  } finally {
+    if (configured !== undefined) process.env.KINESIS_CHECKPOINT_URL = configured;
+  }
+};
+
+test('subscribing without a checkpoint store fails with INVALID_CONFIG naming KINESIS_CHECKPOINT_URL', async () => {
+  const adapter = openWithoutStore();
   const stream = `no-store-${run}`;
   const attempt = adapter.subscribe(stream, () => undefined, { group: 'g' });
   await expect(attempt).rejects.toMatchObject({
@@ -163,6 +165,27 @@ test('subscribing without a checkpoint store fails with INVALID_CONFIG naming KI
   });
   // Publishing needs no store.
   await expect(adapter.publish({ topic: stream, data: 1 })).resolves.toMatchObject({ topic: stream });
+});
+
+test('an ephemeral subscription needs no checkpoint store, reads every shard alone, and its lag reaches 0', async () => {
+  const adapter = openWithoutStore();
+  const stream = `ephemeral-${run}`;
+  await adapter.createTopic(stream, { partitions: 2 });
+  const sent = await adapter.publishBatch(
+    Array.from({ length: 20 }, (_, n) => ({ topic: stream, key: `k${n}`, data: n })),
+  );
+  const tally = new Tally();
+  tally.expect(sent.map((message) => message.id));
+  const subscription = await adapter.subscribe(stream, (message) => tally.record(message.id), {
+    ephemeral: true,
+    fromBeginning: true,
+  });
+  expect(await tally.waitForAll(30_000)).toBe(true);
+  expect(await eventuallyAsync(async () => (await subscription.lag())?.millisBehind === 0)).toBe(true);
+  expect(await subscription.lag()).toEqual({ millisBehind: 0 });
+  await subscription.close();
+  expect(tally.duplicates).toBe(0);
+  expect(await adapter.listGroups(stream)).toEqual([]);
 });
 
 test('a new group without fromBeginning starts at subscribe time, and that position is kept once stored', async () => {

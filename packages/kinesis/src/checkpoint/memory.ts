@@ -6,7 +6,8 @@ import { type CheckpointScope, LeaseTable, type Row } from './store.js';
  * a group whose members run in several processes or must survive a restart.
  */
 export class MemoryCheckpointStore extends LeaseTable {
-  private readonly tables = new Map<string, Map<string, { value?: string; owner?: string; expiresAt: number }>>();
+  /** Stream, then group, then row name. */
+  private readonly streams = new Map<string, Map<string, Map<string, MemoryRow>>>();
 
   async startPosition(scope: CheckpointScope, position: string): Promise<string> {
     const row = this.row(scope, '$group');
@@ -14,7 +15,7 @@ export class MemoryCheckpointStore extends LeaseTable {
     return row.value;
   }
 
-  protected async lease(scope: CheckpointScope, name: string, owner: string, ttlMs: number): Promise<boolean> {
+  async tryLease(scope: CheckpointScope, name: string, owner: string, ttlMs: number): Promise<boolean> {
     const row = this.row(scope, name);
     if (row.owner !== undefined && row.owner !== owner && row.expiresAt > Date.now()) return false;
     Object.assign(row, { owner, expiresAt: Date.now() + ttlMs });
@@ -29,34 +30,39 @@ export class MemoryCheckpointStore extends LeaseTable {
   }
 
   protected async rows(scope: CheckpointScope): Promise<Row[]> {
-    return [...this.table(scope)].map(([name, { value, expiresAt }]) => ({
-      name,
-      value,
-      live: expiresAt > Date.now(),
-    }));
+    const table = this.streams.get(scope.stream)?.get(scope.group) ?? new Map<string, MemoryRow>();
+    return [...table].map(([name, { value, expiresAt }]) => ({ name, value, live: expiresAt > Date.now() }));
   }
 
-  protected async remove(scope: CheckpointScope, names: string[]): Promise<void> {
-    for (const name of names) this.table(scope).delete(name);
+  protected async remove({ stream, group }: CheckpointScope, names: string[]): Promise<void> {
+    const table = this.streams.get(stream)?.get(group);
+    for (const name of names) table?.delete(name);
+  }
+
+  async groups(stream: string): Promise<string[]> {
+    const groups = [...(this.streams.get(stream) ?? [])].filter(([, table]) => table.size > 0);
+    return groups.map(([group]) => group).sort();
   }
 
   async forgetStream(stream: string): Promise<void> {
-    for (const key of this.tables.keys()) if (key.startsWith(`${stream}\n`)) this.tables.delete(key);
+    this.streams.delete(stream);
   }
 
   async close(): Promise<void> {}
 
-  private table({ stream, group }: CheckpointScope) {
-    const key = `${stream}\n${group}`;
-    const table = this.tables.get(key) ?? new Map();
-    this.tables.set(key, table);
-    return table;
-  }
-
-  private row(scope: CheckpointScope, name: string) {
-    const table = this.table(scope);
+  private row({ stream, group }: CheckpointScope, name: string): MemoryRow {
+    const groups = this.streams.get(stream) ?? new Map<string, Map<string, MemoryRow>>();
+    this.streams.set(stream, groups);
+    const table = groups.get(group) ?? new Map<string, MemoryRow>();
+    groups.set(group, table);
     const row = table.get(name) ?? { expiresAt: 0 };
     table.set(name, row);
     return row;
   }
+}
+
+interface MemoryRow {
+  value?: string;
+  owner?: string;
+  expiresAt: number;
 }

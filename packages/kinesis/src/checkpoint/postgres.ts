@@ -41,7 +41,7 @@ export class PostgresCheckpointStore extends LeaseTable {
     return rows[0]?.checkpoint ?? position;
   }
 
-  protected async lease(scope: CheckpointScope, name: string, owner: string, ttlMs: number): Promise<boolean> {
+  async tryLease(scope: CheckpointScope, name: string, owner: string, ttlMs: number): Promise<boolean> {
     const { rowCount } = await this.query(
       `INSERT INTO ${this.table} AS t (stream, consumer_group, shard_id, lease_owner, lease_expires_at)
        VALUES ($1, $2, $3, $4, now() + $5 * interval '1 millisecond')
@@ -77,6 +77,14 @@ export class PostgresCheckpointStore extends LeaseTable {
       scope.group,
       names,
     ]);
+  }
+
+  async groups(stream: string): Promise<string[]> {
+    const { rows } = await this.query<{ consumer_group: string }>(
+      `SELECT DISTINCT consumer_group FROM ${this.table} WHERE stream = $1 ORDER BY consumer_group`,
+      [stream],
+    );
+    return rows.map((row) => row.consumer_group);
   }
 
   async forgetStream(stream: string): Promise<void> {

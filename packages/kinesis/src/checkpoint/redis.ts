@@ -42,7 +42,7 @@ export class RedisCheckpointStore extends LeaseTable {
     return (await redis.hget(this.key(scope), 'start')) ?? position;
   }
 
-  protected async lease(scope: CheckpointScope, name: string, owner: string, ttlMs: number): Promise<boolean> {
+  async tryLease(scope: CheckpointScope, name: string, owner: string, ttlMs: number): Promise<boolean> {
     return (await (await this.redis()).eval(LEASE, 1, this.key(scope), name, owner, String(ttlMs))) === 1;
   }
 
@@ -70,14 +70,14 @@ export class RedisCheckpointStore extends LeaseTable {
     await (await this.redis()).hdel(this.key(scope), ...fields);
   }
 
+  async groups(stream: string): Promise<string[]> {
+    const prefix = this.key({ stream, group: '' });
+    return [...new Set(await this.keys(stream))].map((key) => key.slice(prefix.length)).sort();
+  }
+
   async forgetStream(stream: string): Promise<void> {
-    const redis = await this.redis();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.keyPrefix}:${stream}:*`, 'COUNT', 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    const keys = await this.keys(stream);
+    if (keys.length > 0) await (await this.redis()).del(...keys);
   }
 
   async close(): Promise<void> {
@@ -89,6 +89,14 @@ export class RedisCheckpointStore extends LeaseTable {
   /** Stream names and groups cannot contain ":" or glob characters, so keys cannot collide. */
   private key(scope: CheckpointScope): string {
     return `${this.keyPrefix}:${scope.stream}:${scope.group}`;
+  }
+
+  /** The hashes of every group of the stream (SCAN may name one twice). */
+  private async keys(stream: string): Promise<string[]> {
+    const keys: string[] = [];
+    const scan = (await this.redis()).scanStream({ match: `${this.key({ stream, group: '' })}*`, count: 500 });
+    for await (const page of scan) keys.push(...(page as string[]));
+    return keys;
   }
 
   private redis(): Promise<Redis> {

@@ -29,6 +29,8 @@ export interface CheckpointStore {
   heartbeat(scope: CheckpointScope, owner: string, ttlMs: number): Promise<number>;
   /** Unregisters a member (on close), so the others take over its share at once. */
   leave(scope: CheckpointScope, owner: string): Promise<void>;
+  /** The groups with anything stored for the stream (a start, checkpoints, leases, members). */
+  groups(stream: string): Promise<string[]>;
   /** Forgets every group's checkpoints of a stream (called when the stream is deleted). */
   forgetStream(stream: string): Promise<void>;
   /** Releases connections the store opened itself. */
@@ -57,22 +59,19 @@ const MEMBER = '$member:';
  */
 export abstract class LeaseTable implements CheckpointStore {
   abstract startPosition(scope: CheckpointScope, position: string): Promise<string>;
-  /** Takes or extends the lease of `name` for `owner` when it is free, expired or already `owner`'s. */
-  protected abstract lease(scope: CheckpointScope, name: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Also leases member rows: `name` is a shard id or "$member:<id>". */
+  abstract tryLease(scope: CheckpointScope, name: string, owner: string, ttlMs: number): Promise<boolean>;
   /** If `owner` holds `name` (even expired, when nobody took it): sets its value, or releases it without one. */
   protected abstract ifOwner(scope: CheckpointScope, name: string, owner: string, value?: string): Promise<boolean>;
   protected abstract rows(scope: CheckpointScope): Promise<Row[]>;
   protected abstract remove(scope: CheckpointScope, names: string[]): Promise<void>;
+  abstract groups(stream: string): Promise<string[]>;
   abstract forgetStream(stream: string): Promise<void>;
   abstract close(): Promise<void>;
 
   async checkpoints(scope: CheckpointScope): Promise<Record<string, string>> {
     const shards = (await this.rows(scope)).filter((row) => !row.name.startsWith('$') && row.value !== undefined);
     return Object.fromEntries(shards.map((row) => [row.name, row.value as string]));
-  }
-
-  tryLease(scope: CheckpointScope, shardId: string, owner: string, ttlMs: number): Promise<boolean> {
-    return this.lease(scope, shardId, owner, ttlMs);
   }
 
   checkpoint(scope: CheckpointScope, shardId: string, owner: string, position: string): Promise<boolean> {
@@ -84,7 +83,7 @@ export abstract class LeaseTable implements CheckpointStore {
   }
 
   async heartbeat(scope: CheckpointScope, owner: string, ttlMs: number): Promise<number> {
-    await this.lease(scope, `${MEMBER}${owner}`, owner, ttlMs);
+    await this.tryLease(scope, `${MEMBER}${owner}`, owner, ttlMs);
     const members = (await this.rows(scope)).filter((row) => row.name.startsWith(MEMBER));
     const expired = members.filter((row) => !row.live).map((row) => row.name);
     if (expired.length > 0) await this.remove(scope, expired);
