@@ -31,6 +31,8 @@ export const checkpointStoreOption = z.union([
   ]),
 ]);
 export type CheckpointStoreOption = z.output<typeof checkpointStoreOption>;
+/** A serialisable description of a store, for createAdapter overrides, env and child processes. */
+export type CheckpointStoreConfig = Extract<CheckpointStoreOption, { type: string }>;
 
 /** Every kinesis setting, from env vars (see `backend.env`) and options; unknown keys fail. */
 export const kinesisSchema = z

@@ -19,7 +19,7 @@ import type { CheckpointStore } from './checkpoint/store.js';
 import type { CheckpointStoreOption, KinesisConfig } from './config.js';
 import { encodeEnvelope } from './envelope.js';
 import { classifyKinesisError, isErrorNamed } from './errors.js';
-import { type KinesisRecord, ShardReceiver } from './receiver.js';
+import { ShardReceiver } from './receiver.js';
 import { Streams } from './streams.js';
 
 /** Kinesis limits: a record's data plus partition key, and one PutRecords call. */
@@ -134,8 +134,8 @@ export class KinesisDriver implements Driver {
       );
     }
     await this.streams.ensure(topic, signal);
-    const context = { client: this.client, streams: this.streams, store, settings: this.settings };
-    return ShardReceiver.open({ ...context, logger: this.logger }, topic, options, signal);
+    const context = { client: this.client, streams: this.streams, store, settings: this.settings, logger: this.logger };
+    return ShardReceiver.open(context, topic, options, signal);
   }
 
   async createTopic(topic: string, options: CreateTopicOptions, signal: AbortSignal): Promise<void> {
@@ -168,8 +168,6 @@ export class KinesisDriver implements Driver {
     return this.client;
   }
 }
-
-export type { KinesisRecord };
 
 /** HTTP/1.1 (the SDK's HTTP/2 handler fails at random against emulators), bounded, one attempt: core retries. */
 function clientConfig(settings: KinesisConfig): KinesisClientConfig {

@@ -12,10 +12,11 @@ import { KinesisDriver } from './driver.js';
 export { MemoryCheckpointStore } from './checkpoint/memory.js';
 export { PostgresCheckpointStore, type PostgresCheckpointStoreOptions } from './checkpoint/postgres.js';
 export { RedisCheckpointStore, type RedisCheckpointStoreOptions } from './checkpoint/redis.js';
-export type { CheckpointScope, CheckpointStore, CheckpointStoreConfig } from './checkpoint/store.js';
-export type { CheckpointStoreOption, KinesisConfig, KinesisOptions } from './config.js';
-export { KINESIS_CAPABILITIES, KinesisDriver, type KinesisRecord } from './driver.js';
+export type { CheckpointScope, CheckpointStore } from './checkpoint/store.js';
+export type { CheckpointStoreConfig, CheckpointStoreOption, KinesisConfig, KinesisOptions } from './config.js';
+export { KINESIS_CAPABILITIES, KinesisDriver } from './driver.js';
 export { decodeEnvelope, ENVELOPE_VERSION, encodeEnvelope } from './envelope.js';
+export type { KinesisRecord } from './receiver.js';
 
 export const backend: BackendDefinition<typeof kinesisSchema> = {
   name: 'kinesis',

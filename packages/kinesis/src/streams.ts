@@ -6,7 +6,7 @@ import {
   ListShardsCommand,
   ListStreamsCommand,
 } from '@aws-sdk/client-kinesis';
-import { type ErrorCode, EventportError, pause } from '@eventport/core';
+import { backoffDelay, type ErrorCode, EventportError, pause } from '@eventport/core';
 import { isErrorNamed } from './errors.js';
 
 /** An AWS error `name` becomes a typed EventportError; anything else is rethrown as it is. */
@@ -104,7 +104,7 @@ export class Streams {
    * create it first, and at most 5 streams are created at once per account, so it looks again.
    */
   private async until(stream: string, state: 'ACTIVE' | undefined, signal: AbortSignal, create = false) {
-    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1_000)) {
+    for (let attempt = 1; ; attempt++) {
       const status = await this.client
         .send(new DescribeStreamSummaryCommand({ StreamName: stream }), { abortSignal: signal })
         .then(({ StreamDescriptionSummary }) => StreamDescriptionSummary?.StreamStatus)
@@ -118,7 +118,7 @@ export class Streams {
           if (!isErrorNamed(error, 'ResourceInUseException', 'LimitExceededException')) throw error;
         });
       }
-      if (!(await pause(delayMs, signal))) throw signal.reason;
+      if (!(await pause(backoffDelay(attempt, 50, 1_000), signal))) throw signal.reason;
     }
   }
 }

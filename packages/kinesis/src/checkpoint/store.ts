@@ -37,12 +37,6 @@ export interface CheckpointStore {
   close(): Promise<void>;
 }
 
-/** A serialisable description of a store, for createAdapter overrides, env and child processes. */
-export type CheckpointStoreConfig =
-  | { type: 'memory' }
-  | { type: 'redis'; url: string; keyPrefix?: string }
-  | { type: 'postgres'; url: string; table?: string };
-
 export interface Row {
   name: string;
   value?: string;
