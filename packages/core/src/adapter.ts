@@ -45,7 +45,9 @@ export interface SubscribeOptions {
    * A throwaway group for looking at a topic (what `eventport tail` uses): it exists only while this
    * subscription runs, and close() removes every trace of it from the broker (queue, consumer-group
    * offsets, subscription, checkpoints). Messages published while it is not running are not kept for
-   * it. Needs `capabilities.ephemeralGroups`. Default false.
+   * it, nor while the subscription replaces a failed receiver. A process that dies without closing
+   * leaves it where the broker has no expiry of its own (Redis; Pub/Sub and NATS expire theirs,
+   * RabbitMQ drops the queue with the connection). Needs `capabilities.ephemeralGroups`. Default false.
    */
   ephemeral?: boolean;
 }
