@@ -25,6 +25,8 @@ _ep_default() { # NAME VALUE: export NAME=VALUE unless NAME is already set
 
 _ep_default REDIS_URL "redis://127.0.0.1:6379"
 _ep_default RABBITMQ_URL "amqp://guest:guest@127.0.0.1:5672"
+# The management plugin's HTTP API (up.sh enables it): RabbitMQ's listGroups. Credentials from RABBITMQ_URL.
+_ep_default RABBITMQ_MANAGEMENT_URL "http://127.0.0.1:15672"
 _ep_default DATABASE_URL "postgres://postgres@127.0.0.1:5432/test"
 _ep_default PUBSUB_EMULATOR_HOST "127.0.0.1:8085"
 _ep_default GCP_PROJECT_ID "eventport-local"

@@ -8,6 +8,9 @@ ALL_BROKERS=(redis rabbitmq postgres pubsub kinesis kafka nats)
 
 REDIS_PORT=6379
 RABBITMQ_PORT=5672
+RABBITMQ_MANAGEMENT_PORT=15672
+# The management plugin's listener, as an Erlang term: on loopback, like AMQP.
+RABBITMQ_MANAGEMENT_TCP_CONFIG="[{ip,\"127.0.0.1\"},{port,$RABBITMQ_MANAGEMENT_PORT}]"
 POSTGRES_PORT=5432
 PUBSUB_PORT=8085
 KINESIS_PORT=4568
@@ -88,6 +91,12 @@ kafka_ready() {
 }
 
 rabbitmq_ready() { amqp_ready; }
+
+# The management plugin's HTTP API answers an authenticated request (guest/guest
+# is allowed from localhost): what listGroups and the tests' RABBITMQ_MANAGEMENT_URL need.
+rabbitmq_management_ready() {
+  curl -sf -m 3 -o /dev/null -u guest:guest "http://127.0.0.1:$RABBITMQ_MANAGEMENT_PORT/api/overview" 2>/dev/null
+}
 
 # nats_ready [PORT]: the server's first line is its INFO, which must announce JetStream.
 nats_ready() {

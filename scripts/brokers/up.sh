@@ -17,7 +17,14 @@
 #
 # Then: source scripts/brokers/env.sh
 #
-# Ports: redis 6379, rabbitmq 5672 (guest/guest), postgres 5432 (trust, db
+# RabbitMQ's management plugin (its HTTP API is how listGroups sees queues; the
+# Debian package ships it disabled) is enabled on the node, pre-started or not,
+# when it is not already, and up.sh waits until /api/overview answers: 7-16 s on
+# a running node; a node up.sh starts boots with it (15-25 s in all). It stays in
+# the node's enabled_plugins file, so later boots start it too.
+#
+# Ports: redis 6379, rabbitmq 5672 (guest/guest) + management API 15672 on
+# 127.0.0.1 when up.sh enables it, postgres 5432 (trust, db
 # "test"), pubsub emulator 8085, kinesis-local 4568 (HTTP) + 4567 (HTTPS),
 # kafka mock: 3 brokers on random loopback ports (see .brokers/kafka.bootstrap),
 # nats-server 4222 with JetStream (file storage in .brokers/nats).
@@ -73,6 +80,10 @@ for b in "${to_start[@]}"; do
           command -v ss >/dev/null || add_pkg iproute2 ;;
   esac
 done
+# rabbitmq_management_ready asks the management API with curl, started here or not.
+for b in "${requested[@]}"; do
+  [ "$b" = rabbitmq ] && { command -v curl >/dev/null || add_pkg curl; }
+done
 if [ ${#pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "up.sh: missing packages (${pkgs[*]}); run as root or: sudo apt-get install -y ${pkgs[*]}"
@@ -104,18 +115,56 @@ start_redis() {
   echo "redis ready at 127.0.0.1:$REDIS_PORT (started)"
 }
 
+# The management plugin, enabled on the running node unless its API already
+# answers. It binds 127.0.0.1 like AMQP: the plugin reads tcp_config when its
+# application loads, so it is set first unless the node's config set one.
+# Prints the tail of the result line; fails naming what did not work.
+ensure_rabbitmq_management() {
+  local started=$SECONDS api="http://127.0.0.1:$RABBITMQ_MANAGEMENT_PORT"
+  if rabbitmq_management_ready; then
+    echo "management API $api"
+    return 0
+  fi
+  timeout 30 rabbitmqctl -q eval "case application:get_env(rabbitmq_management, tcp_config) of
+      undefined -> application:set_env(rabbitmq_management, tcp_config, $RABBITMQ_MANAGEMENT_TCP_CONFIG);
+      _ -> ok end." >>"$STATE_DIR/rabbitmq.log" 2>&1
+  # Enabling an enabled plugin changes nothing; it also starts one whose listener is not up yet.
+  if ! timeout 120 rabbitmq-plugins -q enable rabbitmq_management >>"$STATE_DIR/rabbitmq.log" 2>&1; then
+    # The app may be restarting (scripts/brokers/restart.sh): once more when AMQP answers again.
+    wait_until 60 amqp_ready
+    timeout 120 rabbitmq-plugins -q enable rabbitmq_management >>"$STATE_DIR/rabbitmq.log" 2>&1 ||
+      fail rabbitmq "rabbitmq-plugins enable rabbitmq_management failed (see .brokers/rabbitmq.log)" || return 1
+  fi
+  wait_until 60 rabbitmq_management_ready ||
+    fail rabbitmq "management plugin enabled but $api/api/overview did not answer guest/guest within 60 s (see .brokers/rabbitmq.log)" || return 1
+  echo "management API $api (plugin enabled in $((SECONDS - started)) s)"
+}
+
+# Pre-started RabbitMQ: AMQP answers, the management plugin may still be off.
+already_rabbitmq() {
+  local management
+  management="$(ensure_rabbitmq_management)" || { echo "$management"; return 1; }
+  echo "rabbitmq ready at 127.0.0.1:$RABBITMQ_PORT (already running), $management"
+}
+
 start_rabbitmq() {
+  local management epmd_running=0
+  # Before any rabbitmq CLI runs (rabbitmqctl and rabbitmq-plugins start epmd too).
+  epmd -names >/dev/null 2>&1 && epmd_running=1
   # Node running with the app stopped (e.g. after rabbitmqctl stop_app): just
   # start the app; we did not start this node, so record no pid.
   if timeout 10 rabbitmqctl -q ping >/dev/null 2>&1; then
     timeout 60 rabbitmqctl -q start_app >>"$STATE_DIR/rabbitmq.log" 2>&1
     wait_until 60 amqp_ready || fail rabbitmq "node is up but AMQP on 127.0.0.1:$RABBITMQ_PORT did not answer within 60 s" || return 1
-    echo "rabbitmq ready at 127.0.0.1:$RABBITMQ_PORT (app started on the running node)"
+    management="$(ensure_rabbitmq_management)" || { echo "$management"; return 1; }
+    echo "rabbitmq ready at 127.0.0.1:$RABBITMQ_PORT (app started on the running node), $management"
     return 0
   fi
-  local epmd_running=0
-  epmd -names >/dev/null 2>&1 && epmd_running=1
+  # The plugin starts with the node (it is written to the node's enabled_plugins
+  # file, where it stays); a failure here is made up for by ensure_rabbitmq_management.
+  timeout 60 rabbitmq-plugins -q enable --offline rabbitmq_management >>"$STATE_DIR/rabbitmq.log" 2>&1
   RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS:-} -rabbitmq_management tcp_config $RABBITMQ_MANAGEMENT_TCP_CONFIG" \
     rabbitmq-server -detached >>"$STATE_DIR/rabbitmq.log" 2>&1 </dev/null
   # From here on the node is ours even if it fails to come up: down.sh stops it.
   echo "$epmd_running" >"$STATE_DIR/rabbitmq.epmd-was-running"
@@ -126,7 +175,8 @@ start_rabbitmq() {
   local pid
   pid="$(timeout 10 rabbitmqctl -q eval 'os:getpid().' 2>/dev/null | tr -dc '0-9')"
   [ -n "$pid" ] && echo "$pid" >"$STATE_DIR/rabbitmq.pid"
-  echo "rabbitmq ready at 127.0.0.1:$RABBITMQ_PORT (started)"
+  management="$(ensure_rabbitmq_management)" || { echo "$management"; return 1; }
+  echo "rabbitmq ready at 127.0.0.1:$RABBITMQ_PORT (started), $management"
 }
 
 ensure_test_db() {
@@ -252,10 +302,15 @@ if [ ${#pkgs[@]} -gt 0 ]; then
 fi
 
 declare -A job
-for b in "${to_start[@]}"; do
-  rm -f "$STATE_DIR/$b.result"
-  ("start_$b" >"$STATE_DIR/$b.result" 2>>"$STATE_DIR/$b.log"; echo $? >"$STATE_DIR/$b.rc") 9>&- &
-  job[$b]=$!
+run_job() { # BROKER FUNCTION: FUNCTION in the background, its result line and status in .brokers/
+  rm -f "$STATE_DIR/$1.result"
+  ("$2" >"$STATE_DIR/$1.result" 2>>"$STATE_DIR/$1.log"; echo $? >"$STATE_DIR/$1.rc") 9>&- &
+  job[$1]=$!
+}
+for b in "${to_start[@]}"; do run_job "$b" "start_$b"; done
+# A running broker may still need setting up (RabbitMQ's management plugin): already_<broker>.
+for b in "${requested[@]}"; do
+  [ -z "${job[$b]:-}" ] && declare -F "already_$b" >/dev/null && run_job "$b" "already_$b"
 done
 
 failed=()

@@ -21,11 +21,7 @@ import { managementGroupLister } from './management.js';
 import type { QueueType, RabbitMqConfig } from './options.js';
 import { AMQP_CLOUDEVENTS, type AmqpRecord, RabbitMqReceiver } from './receiver.js';
 
-/**
- * `managementApi`: whether `managementUrl` is configured. Ephemeral queues need no plugin, but core
- * requires listGroups with ephemeralGroups, and only the management HTTP API can list queues.
- */
-export function rabbitMqCapabilities(queueType: QueueType = 'quorum', managementApi = false): Capabilities {
+export function rabbitMqCapabilities(queueType: QueueType = 'quorum'): Capabilities {
   return {
     // A queue is FIFO, but group members consume in parallel and a requeued message is overtaken by later ones.
     orderingKeys: false,
@@ -36,7 +32,8 @@ export function rabbitMqCapabilities(queueType: QueueType = 'quorum', management
     // AMQP cannot list exchanges (that needs the management HTTP API).
     topicAdmin: false,
     nativeDeadLetter: false,
-    ephemeralGroups: managementApi,
+    // An exclusive auto-delete queue, which needs no plugin (listing groups does: managementUrl).
+    ephemeralGroups: true,
     deliveryCount: queueType === 'quorum',
     maxPayloadBytes: 128 * 1024 * 1024, // RabbitMQ's default max_message_size (3.8+)
   };
@@ -100,7 +97,7 @@ export class RabbitMqDriver implements Driver {
     private readonly logger: Logger,
   ) {
     const { url, queueType, deliveryLimit, socketOptions, connectTimeoutMs, connectionName, managementUrl } = config;
-    this.capabilities = rabbitMqCapabilities(queueType, managementUrl !== undefined);
+    this.capabilities = rabbitMqCapabilities(queueType);
     // A classic queue is declared without x-queue-type, so it matches queues other tools declared the default way.
     this.queueArguments = queueType === 'classic' ? {} : { 'x-queue-type': 'quorum' };
     if (deliveryLimit !== undefined) this.queueArguments['x-delivery-limit'] = deliveryLimit;

@@ -24,20 +24,30 @@ export function managementGroupLister(
   api.username = api.password = '';
   api.pathname = api.pathname.replace(/\/?$/, '/');
   const vhost = encodeURIComponent(decodeURIComponent(amqpUrl.pathname.slice(1)) || '/');
-  return async (topic, signal) => {
-    const bindings = new URL(`api/exchanges/${vhost}/${encodeURIComponent(topic)}/bindings/source`, api);
-    const response = await fetch(bindings, { headers: { authorization }, signal });
+  const get = async (path: string, what: string, signal: AbortSignal): Promise<unknown> => {
+    const response = await fetch(new URL(path, api), { headers: { authorization }, signal });
     if (!response.ok) {
       const { status } = response;
+      await response.body?.cancel().catch(() => undefined);
       // 5xx: a node starting or stopping, retryable as 320 and 541 are over AMQP.
       throw new EventportError(
         status >= 500 ? 'CONNECTION' : (HTTP_CODES[status] ?? 'INTERNAL'),
-        `the RabbitMQ management API answered ${status} to listing the bindings of exchange "${topic}"` +
+        `the RabbitMQ management API answered ${status} to reading ${what}` +
           (status === 404 ? ' (no such exchange or vhost, or managementUrl misses a path prefix)' : ''),
       );
     }
+    return response.json();
+  };
+  return async (topic, signal) => {
+    const exchange = `api/exchanges/${vhost}/${encodeURIComponent(topic)}`;
+    // The bindings endpoint answers 200 [] for an exchange, or a vhost, that does not exist: the exchange
+    // itself is asked too, so a topic never declared is NOT_FOUND rather than a topic without groups.
+    const [, bindings] = await Promise.all([
+      get(`${exchange}?columns=name`, `exchange "${topic}"`, signal),
+      get(`${exchange}/bindings/source`, `the bindings of exchange "${topic}"`, signal),
+    ]);
     const prefix = `${topic}.`;
-    const groups = ((await response.json()) as { destination: string; destination_type: string }[])
+    const groups = (bindings as { destination: string; destination_type: string }[])
       .filter((binding) => binding.destination_type === 'queue' && binding.destination.startsWith(prefix))
       .map((binding) => binding.destination.slice(prefix.length));
     return [...new Set(groups)];

@@ -22,7 +22,8 @@ export const rabbitMqSchema = z
     deliveryLimit: numericOption(z.number().int().positive()).optional(),
     /**
      * The management plugin's HTTP API (`http://host:15672`), the only way to list a topic's groups
-     * (listGroups, and so ephemeralGroups). User and password default to the AMQP URL's.
+     * (listGroups; without it UNSUPPORTED). Ephemeral groups need no plugin. User and password
+     * default to the AMQP URL's.
      */
     managementUrl: configFields.url(['http', 'https']).optional(),
     /** TCP connect plus AMQP handshake; a server that accepts and never answers fails after this. */

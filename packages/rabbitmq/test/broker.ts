@@ -1,7 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +9,12 @@ import { connect } from 'amqplib';
 const run = promisify(execFile);
 
 export const RABBITMQ_URL = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/**
+ * The real management plugin's HTTP API (scripts/brokers/up.sh enables it; env.sh exports this), for
+ * the tests of listGroups. Credentials come from RABBITMQ_URL.
+ */
+export const RABBITMQ_MANAGEMENT_URL = process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://127.0.0.1:15672';
 
 const REPO_ROOT = path.resolve(__dirname, '../../..');
 
@@ -164,52 +168,27 @@ export async function rabbitmqctl(...args: string[]): Promise<string> {
 }
 
 /**
- * The management plugin's `GET /api/exchanges/{vhost}/{exchange}/bindings/source` (what listGroups
- * asks), answered from `rabbitmqctl`: the plugin is not enabled on the shared test broker and tests
- * must not enable it, so listGroups runs against the broker's real bindings through this stand-in.
- * Like the plugin, it wants the broker's credentials (guest:guest) as Basic auth.
+ * The groups of `topic` as the broker holds them, read with `rabbitmqctl list_bindings` (no plugin
+ * needed): the queues `<topic>.<group>` bound to the topic's exchange.
  */
-export async function startManagementStandIn(): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer((request, response) => {
-    const match = /^\/api\/exchanges\/([^/]+)\/([^/]+)\/bindings\/source$/.exec(request.url ?? '');
-    const reply = (status: number, body: unknown) => {
-      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    };
-    if (request.headers.authorization !== `Basic ${Buffer.from('guest:guest').toString('base64')}`) {
-      return reply(401, { error: 'not_authorised' });
-    }
-    if (!match) return reply(404, { error: 'Object Not Found' });
-    const [vhost, exchange] = [match[1], match[2]].map((part) => decodeURIComponent(part as string)) as [
-      string,
-      string,
-    ];
-    const json = async (...args: string[]) =>
-      JSON.parse(await rabbitmqctl(...args, '-p', vhost, '--formatter', 'json')) as Record<string, string>[];
-    Promise.all([
-      json('list_exchanges', 'name'),
-      json('list_bindings', 'source_name', 'destination_name', 'destination_kind', 'routing_key'),
-    ]).then(
-      ([exchanges, bindings]) => {
-        if (!exchanges.some((row) => row.name === exchange)) return reply(404, { error: 'Object Not Found' });
-        const source = bindings.filter((row) => row.source_name === exchange);
-        reply(
-          200,
-          source.map((row) => ({
-            source: exchange,
-            vhost,
-            destination: row.destination_name,
-            destination_type: row.destination_kind,
-            routing_key: row.routing_key,
-            arguments: {},
-          })),
-        );
-      },
-      (error: unknown) => reply(503, { error: String(error) }),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
+export async function groupsBoundTo(topic: string, vhost = '/'): Promise<string[]> {
+  const bindings = JSON.parse(
+    await rabbitmqctl(
+      'list_bindings',
+      '-p',
+      vhost,
+      'source_name',
+      'destination_name',
+      'destination_kind',
+      '--formatter',
+      'json',
+    ),
+  ) as { source_name: string; destination_name: string; destination_kind: string }[];
+  const prefix = `${topic}.`;
+  const groups = bindings
+    .filter(
+      (row) => row.source_name === topic && row.destination_kind === 'queue' && row.destination_name.startsWith(prefix),
+    )
+    .map((row) => row.destination_name.slice(prefix.length));
+  return [...new Set(groups)];
 }

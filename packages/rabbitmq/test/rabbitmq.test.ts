@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 import {
   type AdapterOptions,
   createAdapter,
+  createPortableAdapter,
   type EventAdapter,
   EventportError,
   type Logger,
@@ -17,6 +18,7 @@ import {
   createRabbitMqDriver,
   queueName,
   RABBITMQ_CAPABILITIES,
+  RabbitMqDriver,
   type RabbitMqNative,
   type RabbitMqOptions,
 } from '@eventport/rabbitmq';
@@ -27,10 +29,11 @@ import { CloudEvent } from 'cloudevents';
 import {
   closeConnectionsNamed,
   deleteTopology,
+  groupsBoundTo,
   keepBrokerSteadyDuringEachTest,
+  RABBITMQ_MANAGEMENT_URL,
   RABBITMQ_URL,
   rabbitmqctl,
-  startManagementStandIn,
   urlForVhost,
 } from './broker';
 import { BrokerProxy, selfSignedCertificate } from './proxy';
@@ -51,6 +54,18 @@ function quietLogger(): Logger & { warnings: string[] } {
 
 function open(options: RabbitMqOptions & AdapterOptions = {}): EventAdapter {
   const adapter = createRabbitMqAdapter({ url: RABBITMQ_URL, logger: quietLogger(), ...options });
+  adapters.push(adapter);
+  return adapter;
+}
+
+/** Configured from `options` alone: RABBITMQ_MANAGEMENT_URL (env.sh exports it) is not read. */
+function driverWithoutEnv(options: RabbitMqOptions = {}): RabbitMqDriver {
+  return new RabbitMqDriver(loadBackendConfig(backend, { url: RABBITMQ_URL, ...options }, {}), quietLogger());
+}
+
+/** An adapter with no management API, as most deployments have (the plugin is off by default). */
+function openWithoutManagementApi(options: RabbitMqOptions = {}): EventAdapter {
+  const adapter = createPortableAdapter(driverWithoutEnv(options), { logger: quietLogger() });
   adapters.push(adapter);
   return adapter;
 }
@@ -214,6 +229,12 @@ describe('configuration', () => {
       expect(await rabbitmqctl('list_queues', '-p', '/', 'name', '--no-table-headers')).not.toContain(
         queueName(topic, 'g'),
       );
+      // listGroups asks the management API about the URL's vhost; in / the topic was never declared.
+      const lister = open({ url: urlForVhost(vhost), managementUrl: RABBITMQ_MANAGEMENT_URL });
+      expect(await lister.listGroups(topic)).toEqual(['g']);
+      await expect(open({ managementUrl: RABBITMQ_MANAGEMENT_URL }).listGroups(topic)).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
       await adapter.disconnect();
     } finally {
       await rabbitmqctl('delete_vhost', vhost);
@@ -663,84 +684,92 @@ describe('ephemeral groups and listGroups', () => {
     (await rabbitmqctl('list_bindings', 'destination_name', '--no-table-headers'))
       .split('\n')
       .filter((line) => line.trim() === queue);
-  // The driver's, as core's adapter lists groups only with capabilities.topicAdmin (false here).
+  // The driver's own listGroups, through the broker's management plugin (scripts/brokers/up.sh enables it).
   const listGroupsVia = (managementUrl: string) => {
     const driver = createRabbitMqDriver({ url: RABBITMQ_URL, managementUrl }, quietLogger());
     const listGroups = driver.listGroups as NonNullable<typeof driver.listGroups>;
     return (topic: string) => listGroups(topic, AbortSignal.timeout(30_000));
   };
 
-  test('an ephemeral group is an exclusive auto-delete classic queue <topic>.<group>; close() leaves no queue and no binding', async () => {
-    const management = await startManagementStandIn();
-    try {
-      const adapter = open({ managementUrl: management.url });
-      expect(adapter.capabilities.ephemeralGroups).toBe(true);
-      const listGroups = listGroupsVia(management.url);
-      const topic = topicFor('ephemeral');
-      const received: ReceivedMessage[] = [];
-      const subscription = await adapter.subscribe(topic, (message) => void received.push(message), {
-        group: 'look',
-        ephemeral: true,
-      });
-      expect(await queueLines(`${topic}.look`)).toEqual([`${topic}.look\tclassic\tfalse\ttrue\ttrue`]);
-      expect(await listGroups(topic)).toEqual(['look']);
-      await adapter.publish({ topic, data: { n: 1 } });
-      expect(await eventually(() => received.length === 1, 10_000)).toBe(true);
-      expect(await subscription.lag()).toEqual({ messages: 0 });
-      await subscription.close();
-      // The broker deletes an auto-delete queue just after its consumer's cancel-ok.
-      let left = await queueLines(`${topic}.look`);
-      for (let tries = 0; left.length > 0 && tries < 20; tries++) {
-        await sleep(250);
-        left = await queueLines(`${topic}.look`);
-      }
-      expect(left).toEqual([]);
-      expect(await bindingLines(`${topic}.look`)).toEqual([]);
-      expect(await listGroups(topic)).toEqual([]);
-      // The connection the queue was exclusive to is still in use: the queue went with its consumer.
-      await adapter.publish({ topic, data: { n: 2 } });
-      const again = await adapter.subscribe(topic, (message) => void received.push(message), {
-        group: 'look',
-        ephemeral: true,
-      });
-      await sleep(500);
-      expect(received).toHaveLength(1);
-      await again.close();
-    } finally {
-      await management.close();
+  test('an ephemeral group, without managementUrl, is an exclusive auto-delete classic queue <topic>.<group>; close() leaves no queue and no binding', async () => {
+    // No plugin needed to consume one: the adapter has no managementUrl, only the observer below does.
+    const adapter = openWithoutManagementApi();
+    expect(adapter.capabilities.ephemeralGroups).toBe(true);
+    const lister = open({ managementUrl: RABBITMQ_MANAGEMENT_URL });
+    const topic = topicFor('ephemeral');
+    const received: ReceivedMessage[] = [];
+    const subscription = await adapter.subscribe(topic, (message) => void received.push(message), {
+      group: 'look',
+      ephemeral: true,
+    });
+    expect(await queueLines(`${topic}.look`)).toEqual([`${topic}.look\tclassic\tfalse\ttrue\ttrue`]);
+    expect(await lister.listGroups(topic)).toEqual(['look']);
+    await adapter.publish({ topic, data: { n: 1 } });
+    expect(await eventually(() => received.length === 1, 10_000)).toBe(true);
+    expect(await subscription.lag()).toEqual({ messages: 0 });
+    await subscription.close();
+    // The broker deletes an auto-delete queue just after its consumer's cancel-ok.
+    let left = await queueLines(`${topic}.look`);
+    for (let tries = 0; left.length > 0 && tries < 20; tries++) {
+      await sleep(250);
+      left = await queueLines(`${topic}.look`);
     }
+    expect(left).toEqual([]);
+    expect(await bindingLines(`${topic}.look`)).toEqual([]);
+    expect(await lister.listGroups(topic)).toEqual([]);
+    // The connection the queue was exclusive to is still in use: the queue went with its consumer.
+    await adapter.publish({ topic, data: { n: 2 } });
+    const again = await adapter.subscribe(topic, (message) => void received.push(message), {
+      group: 'look',
+      ephemeral: true,
+    });
+    await sleep(500);
+    expect(received).toHaveLength(1);
+    await again.close();
   }, 120_000);
 
-  test('listGroups lists the <topic>.<group> queues bound to the topic (management API); without managementUrl UNSUPPORTED', async () => {
+  test('listGroups lists the <topic>.<group> queues bound to the topic through the management API; without managementUrl UNSUPPORTED', async () => {
     const topic = topicFor('groups');
-    const plain = open();
-    expect(plain.capabilities.ephemeralGroups).toBe(false);
-    expect(createRabbitMqDriver({ url: RABBITMQ_URL }, quietLogger()).listGroups).toBeUndefined();
+    const plain = openWithoutManagementApi();
+    expect(driverWithoutEnv().listGroups).toBeUndefined();
     await expect(plain.listGroups(topic)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
-    await expect(plain.subscribe(topic, () => undefined, { group: 'g', ephemeral: true })).rejects.toMatchObject({
-      code: 'UNSUPPORTED',
-    });
-    const management = await startManagementStandIn();
-    try {
-      const adapter = open();
-      const listGroups = listGroupsVia(management.url);
-      await (await adapter.subscribe(topic, () => undefined, { group: 'billing' })).close();
-      await (await open({ queueType: 'classic' }).subscribe(topic, () => undefined, { group: 'audit' })).close();
-      // A queue someone else bound to the exchange is no group of this topic.
-      const channel = await nativeChannel(adapter);
-      await channel.assertQueue(`${prefix}foreign`);
-      await channel.bindQueue(`${prefix}foreign`, topic, '#');
-      await channel.close();
-      expect((await listGroups(topic)).sort()).toEqual(['audit', 'billing']);
-      await expect(listGroups(topicFor('never-used'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
-      const wrong = listGroupsVia(management.url.replace('//', '//guest:wrong-secret@'));
-      const refused = await wrong(topic).catch((error: unknown) => error);
-      expect(refused).toMatchObject({ code: 'PERMISSION_DENIED' });
-      expect(inspect(refused, { depth: 10 })).not.toContain('wrong-secret');
-    } finally {
-      await management.close();
-    }
+
+    await (await plain.subscribe(topic, () => undefined, { group: 'billing' })).close();
+    await (
+      await openWithoutManagementApi({ queueType: 'classic' }).subscribe(topic, () => undefined, { group: 'audit' })
+    ).close();
+    // A queue someone else bound to the exchange is no group of this topic.
+    const channel = await nativeChannel(plain);
+    await channel.assertQueue(`${prefix}foreign`);
+    await channel.bindQueue(`${prefix}foreign`, topic, '#');
+    await channel.close();
+
+    // Credentials from RABBITMQ_URL (guest:guest); the adapter's listGroups needs no topicAdmin.
+    const adapter = open({ managementUrl: RABBITMQ_MANAGEMENT_URL });
+    // The management API adds listGroups and changes no capability.
+    expect(adapter.capabilities).toEqual(plain.capabilities);
+    expect(plain.capabilities.ephemeralGroups).toBe(true);
+    expect((await adapter.listGroups(topic)).sort()).toEqual(['audit', 'billing']);
+    expect((await listGroupsVia(RABBITMQ_MANAGEMENT_URL)(topic)).sort()).toEqual(['audit', 'billing']);
+    // What the broker itself holds, read without the plugin.
+    expect((await groupsBoundTo(topic)).sort()).toEqual(['audit', 'billing']);
+    await expect(adapter.listGroups(topicFor('never-used'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    const wrong = listGroupsVia(RABBITMQ_MANAGEMENT_URL.replace('//', '//guest:wrong-secret@'));
+    const refused = await wrong(topic).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'PERMISSION_DENIED' });
+    expect(inspect(refused, { depth: 10 })).not.toContain('wrong-secret');
   }, 120_000);
+
+  test('RABBITMQ_MANAGEMENT_URL sets managementUrl (http or https only)', () => {
+    expect(
+      loadBackendConfig(backend, {}, { RABBITMQ_MANAGEMENT_URL: 'https://broker.example:15671' }).managementUrl,
+    ).toBe('https://broker.example:15671');
+    expect(loadBackendConfig(backend, {}, {}).managementUrl).toBeUndefined();
+    expect(() => loadBackendConfig(backend, {}, { RABBITMQ_MANAGEMENT_URL: 'amqp://broker.example' })).toThrow(
+      /RABBITMQ_MANAGEMENT_URL/,
+    );
+  });
 });
 
 describe('driver contract', () => {
