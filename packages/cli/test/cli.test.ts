@@ -719,7 +719,7 @@ describe.each(['redis-streams', 'rabbitmq', 'kafka', 'pubsub', 'kinesis', 'nats'
         const before = (await adapter.listGroups(topic)).sort();
         expect(before).toContain('cli-kept');
 
-        tailing = tail([topic], {});
+        tailing = tail([topic], { EVENT_TYPE: backend });
         // Joining takes a moment on some brokers, and a throwaway group keeps nothing published before it
         // joined: publish until the tail shows one.
         const deadline = Date.now() + 60_000;
