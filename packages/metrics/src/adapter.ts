@@ -109,7 +109,11 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
 
   constructor(inner: EventAdapter, options: MetricsOptions) {
     super(inner);
-    this.instruments = instrumentsFor(options, () => this.subscriptionStates());
+    this.instruments = instrumentsFor(options, {
+      backend: inner.backend,
+      subscriptions: () => this.subscriptionStates(),
+      health: () => this.health(),
+    });
     this.tracing = new Tracing(inner.backend, options);
     this.topicLabel = options.topicLabel ?? ((topic) => topic);
   }

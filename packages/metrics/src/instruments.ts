@@ -1,4 +1,4 @@
-import type { ConsumerLag } from '@eventport/core';
+import type { ConsumerLag, HealthStatus } from '@eventport/core';
 import { Counter, Gauge, Histogram, type Registry, register } from 'prom-client';
 
 export const METRIC_NAMES = {
@@ -12,6 +12,7 @@ export const METRIC_NAMES = {
   subscriptionState: 'eventport_subscription_state',
   lagMessages: 'eventport_consumer_lag_messages',
   lagSeconds: 'eventport_consumer_lag_seconds',
+  connected: 'eventport_broker_connected',
 } as const;
 
 /** Seconds; from a fast in-process publish to a slow broker round trip under load. */
@@ -32,20 +33,26 @@ export interface Instruments {
   subscriptionState: Gauge<ConsumerLabel | 'state'>;
   lagMessages: Gauge<ConsumerLabel>;
   lagSeconds: Gauge<ConsumerLabel>;
+  connected: Gauge<'backend'>;
 }
 
-/** What the state gauge reads at each scrape. */
-export type SubscriptionStates = () => Array<{
-  topic: string;
-  group: string;
+/** What the scrape-time gauges read from one decorated adapter. */
+export interface ScrapeSource {
   backend: string;
-  state: string;
-  lag: () => Promise<ConsumerLag | undefined>;
-}>;
+  subscriptions(): Array<{
+    topic: string;
+    group: string;
+    backend: string;
+    state: string;
+    lag: () => Promise<ConsumerLag | undefined>;
+  }>;
+  /** The adapter's health(), which answers within its deadline (a disconnected adapter may reject). */
+  health(): Promise<HealthStatus>;
+}
 
 const STATES = ['running', 'reconnecting', 'closed'] as const;
 /** Every registry's state gauge reads the subscriptions of every adapter decorated against it. */
-const stateSources = new WeakMap<Registry, Set<SubscriptionStates>>();
+const scrapeSources = new WeakMap<Registry, Set<ScrapeSource>>();
 
 export interface InstrumentOptions {
   registry?: Registry;
@@ -58,14 +65,14 @@ export interface InstrumentOptions {
  * shares them (labels tell backends and topics apart), so decorating several adapters never trips
  * prom-client's duplicate-name check.
  */
-export function instrumentsFor(options: InstrumentOptions, states: SubscriptionStates = () => []): Instruments {
+export function instrumentsFor(options: InstrumentOptions, source?: ScrapeSource): Instruments {
   const registry = options.registry ?? register;
-  const sources = stateSources.get(registry) ?? new Set<SubscriptionStates>();
-  stateSources.set(registry, sources);
-  sources.add(states);
+  const sources = scrapeSources.get(registry) ?? new Set<ScrapeSource>();
+  scrapeSources.set(registry, sources);
+  if (source) sources.add(source);
   const existing = <M>(name: string, create: () => M): M =>
     (registry.getSingleMetric(name) as M | undefined) ?? create();
-  const subscriptions = () => [...(stateSources.get(registry) ?? [])].flatMap((source) => source());
+  const subscriptions = () => [...sources].flatMap((each) => each.subscriptions());
   // Read at scrape time from the broker (one call per subscription, within the health deadline); a
   // subscription whose broker reports no lag, or did not answer, has no sample rather than a made-up one.
   const lagGauge = (name: string, help: string, pick: (lag: ConsumerLag) => number | undefined) =>
@@ -183,6 +190,32 @@ export function instrumentsFor(options: InstrumentOptions, states: SubscriptionS
       METRIC_NAMES.lagSeconds,
       'How far behind the newest record the group reads, where the broker reports it (Kinesis MillisBehindLatest)',
       (lag) => (lag.millisBehind === undefined ? undefined : lag.millisBehind / 1000),
+    ),
+    connected: existing(
+      METRIC_NAMES.connected,
+      () =>
+        new Gauge({
+          name: METRIC_NAMES.connected,
+          help: 'Whether the broker answered a health ping at scrape time (1) or not (0), within the health deadline',
+          labelNames: ['backend'],
+          registers: [registry],
+          async collect() {
+            this.reset();
+            const answers = await Promise.all(
+              [...sources].map(async (each) => ({
+                backend: each.backend,
+                ok: await each.health().then(
+                  (health) => health.ok,
+                  () => false,
+                ),
+              })),
+            );
+            // Several adapters of one backend: connected only when every one of them is.
+            const byBackend = new Map<string, boolean>();
+            for (const { backend, ok } of answers) byBackend.set(backend, (byBackend.get(backend) ?? true) && ok);
+            for (const [backend, ok] of byBackend) this.set({ backend }, ok ? 1 : 0);
+          },
+        }),
     ),
   };
 }

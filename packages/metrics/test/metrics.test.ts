@@ -163,6 +163,15 @@ describe('withMetrics: Prometheus metrics', () => {
     await adapter.disconnect();
   });
 
+  test('broker connection: 1 while the broker answers health pings, 0 once it does not', async () => {
+    const registry = new Registry();
+    const adapter = withMetrics(memory(new MemoryBroker()), { registry });
+    expect(await sampleValue(registry, METRIC_NAMES.connected, { backend: 'memory' })).toBe(1);
+    await adapter.disconnect();
+    const sample = (await registry.getSingleMetric(METRIC_NAMES.connected)?.get())?.values[0];
+    expect(sample).toMatchObject({ labels: { backend: 'memory' }, value: 0 });
+  });
+
   test('dead letters are counted by the topic they came from', async () => {
     const registry = new Registry();
     const adapter = withMetrics(memory(new MemoryBroker()), { registry });
