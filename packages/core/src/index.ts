@@ -93,7 +93,7 @@ export { UNSETTLED_PER_HANDLER } from './portable/consumer.js';
 export { OffsetLog } from './portable/offset-log.js';
 export { PushBuffer } from './portable/push-buffer.js';
 export { messageStream } from './portable/stream.js';
-export { defaultRedeliveryDelayMs } from './portable/subscribe-options.js';
+export { defaultRedeliveryDelayMs, isGroupName } from './portable/subscribe-options.js';
 export {
   DEFAULT_SHUTDOWN_GRACE_MS,
   type ShutdownHandle,

@@ -4,6 +4,7 @@ import {
   type Capabilities,
   type Driver,
   EventportError,
+  isGroupName,
   type OutgoingRecord,
   type ReceiverOptions,
   SENT,
@@ -35,10 +36,10 @@ const LABELS = { 'created-by': 'eventport' };
 /** Pub/Sub's shortest: the subscription of an ephemeral receiver whose process died goes after a day unused. */
 const EPHEMERAL_EXPIRATION = { ttl: { seconds: 24 * 60 * 60 } };
 /**
- * The part of a subscription name after `<topic>.`: a portable group (core's rule), then for an
- * ephemeral receiver `~<id>` ("~" is not allowed in a group, so it never names a durable one).
+ * What an ephemeral receiver's subscription name adds after its group: "~" is not allowed in a group,
+ * so it never names a durable one.
  */
-const GROUP_PART = /^([A-Za-z0-9._-]{1,100})(~[0-9a-f]{12})?$/;
+const EPHEMERAL_SUFFIX = /~[0-9a-f]{12}$/;
 
 /** A client call that takes no AbortSignal, given up when `signal` aborts (its gRPC deadline ends it later). */
 function untilAborted<T>(signal: AbortSignal, call: Promise<T>): Promise<T> {
@@ -158,10 +159,11 @@ export class PubSubDriver implements Driver {
     const groups = new Set<string>();
     for (const subscription of subscriptions) {
       const name = subscription.name.slice(subscription.name.lastIndexOf('/') + 1);
-      const [, group, ephemeral] = name.startsWith(`${topic}.`)
-        ? (GROUP_PART.exec(name.slice(topic.length + 1)) ?? [])
-        : [];
-      if (group !== undefined && (ephemeral || this.config.subscriptionName(topic, group) === name)) groups.add(group);
+      if (!name.startsWith(`${topic}.`)) continue;
+      const rest = name.slice(topic.length + 1);
+      const ephemeral = EPHEMERAL_SUFFIX.test(rest);
+      const group = ephemeral ? rest.replace(EPHEMERAL_SUFFIX, '') : rest;
+      if (isGroupName(group) && (ephemeral || this.config.subscriptionName(topic, group) === name)) groups.add(group);
     }
     return [...groups].sort();
   }

@@ -4,6 +4,9 @@ import type { Logger } from '../logger.js';
 import { rejectUnknownKeys } from '../validation.js';
 import type { ResolvedSubscribeOptions } from './consumer.js';
 
+/** What a group may be called on every backend (it becomes part of queue, subscription and consumer names). */
+export const isGroupName = (name: string): boolean => /^[A-Za-z0-9._-]{1,100}$/.test(name);
+
 export const defaultRedeliveryDelayMs = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 10_000);
 
 const SUBSCRIBE_OPTION_KEYS = [
@@ -26,7 +29,7 @@ export function resolveSubscribeOptions(options: SubscribeOptions, logger: Logge
     throw new EventportError('INVALID_ARGUMENT', `concurrency must be a positive integer (got ${concurrency})`);
   }
   const group = options.group ?? 'default';
-  if (!/^[A-Za-z0-9._-]{1,100}$/.test(group)) {
+  if (!isGroupName(group)) {
     throw new EventportError(
       'INVALID_ARGUMENT',
       `group may contain only letters, digits, ".", "_" and "-" (got "${group}")`,
