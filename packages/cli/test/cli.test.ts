@@ -576,8 +576,16 @@ describe.each([
 
   test('tail prints what publish sends, acks it, and exits after --count', async () => {
     const tailing = tail([topic, '--group', 'cli-tail', '--count', '3'], env);
-    // The group exists once tail has subscribed; on RabbitMQ messages published before that are not kept for it.
-    await sleep(1_500);
+    // On RabbitMQ messages published before the group's queue exists are not kept for it: publish once
+    // the broker shows the group (a fixed wait was too short on a busy machine).
+    const probe = await createAdapter(backend, {});
+    const joined = await eventually(
+      async () => (await probe.listGroups(topic).catch((): string[] => [])).includes('cli-tail'),
+      30_000,
+      100,
+    );
+    await probe.disconnect();
+    expect(joined).toBe(true);
     const published = await eventport(['publish', topic, '-', '--key', 'k1', '--header', 'x-from=cli'], {
       env,
       input: '{"n":1}\n{"n":2}\n{"n":3}\n',
