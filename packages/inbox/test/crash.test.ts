@@ -4,9 +4,15 @@ import { Inbox, PostgresInboxStore } from '@eventport/inbox';
 import { createMemoryAdapter, MemoryBroker } from '@eventport/memory';
 import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { Pool, type PoolClient } from 'pg';
-import { claimRabbitMqRestarts, deleteRabbitQueues, kafkaUnderTest, PrivateRedis } from './support/brokers';
+import {
+  claimRabbitMqRestarts,
+  deleteRabbitQueues,
+  kafkaUnderTest,
+  PrivateNats,
+  PrivateRedis,
+} from './support/brokers';
 import { Consumers } from './support/consumers';
-import { DATABASE_URL, RABBITMQ_URL, REDIS_URL, until } from './support/env';
+import { DATABASE_URL, NATS_URL, RABBITMQ_URL, REDIS_URL, until } from './support/env';
 
 /**
  * The done-when case of the inbox, per backend: 1,000 messages, each applied as one row of a
@@ -67,7 +73,7 @@ const BACKENDS: Backend[] = [
     quietMs: 5_000,
     restartable: async () => {
       // Never the shared Redis (it keeps nothing on disk): a private one with an fsynced AOF.
-      const redis = new PrivateRedis();
+      const redis = new PrivateRedis(true);
       await redis.start();
       return { env: { REDIS_URL: redis.url }, restart: () => redis.restart(), close: () => redis.stop() };
     },
@@ -131,6 +137,20 @@ const BACKENDS: Backend[] = [
     // A killed consumer's leased messages come back after the ack deadline.
     overrides: () => ({ ackDeadlineSeconds: 10 }),
     quietMs: 15_000,
+    cleanup: deleteTopic,
+  },
+  {
+    name: 'nats',
+    env: () => ({ NATS_URL }),
+    // A killed consumer's unacked deliveries come back after the ack wait.
+    overrides: () => ({ ackWaitMs: 5_000 }),
+    quietMs: 8_000,
+    restartable: async () => {
+      // Never the shared server: a private one with file storage, which keeps streams and consumers.
+      const nats = new PrivateNats();
+      await nats.start();
+      return { env: { NATS_URL: nats.url }, restart: () => nats.restart(), close: () => nats.stop() };
+    },
     cleanup: deleteTopic,
   },
 ];

@@ -1,15 +1,5 @@
 import { execFile } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,87 +9,10 @@ const REPO_ROOT = path.resolve(__dirname, '../../../..');
 const STATE_DIR = path.join(REPO_ROOT, '.brokers');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * A redis-server of the test's own, with the AOF fsynced on every write, so the restart case
- * restarts it instead of the shared Redis (which keeps nothing on disk). The same approach as
- * packages/redis-streams/test/private-redis.ts, kept here so this package depends on no other
- * package's tests.
- */
-export class PrivateRedis {
-  private dir = '';
-  private port = 0;
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.dir ||= mkdtempSync(path.join(os.tmpdir(), 'eventport-inbox-redis-'));
-    this.port ||= await freePort();
-    await run('redis-server', [
-      '--port',
-      String(this.port),
-      '--bind',
-      '127.0.0.1',
-      '--daemonize',
-      'yes',
-      '--save',
-      '',
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'always',
-      '--dir',
-      this.dir,
-      '--pidfile',
-      path.join(this.dir, 'redis.pid'),
-      '--logfile',
-      path.join(this.dir, 'redis.log'),
-    ]);
-    await this.waitUntil(async () => (await this.cli('PING')) === 'PONG');
-  }
-
-  /** SHUTDOWN (which flushes the AOF), then the same server on the same port and directory. */
-  async restart(): Promise<void> {
-    await this.shutdown();
-    await sleep(500);
-    await this.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.shutdown();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private async shutdown(): Promise<void> {
-    await this.cli('SHUTDOWN').catch(() => undefined);
-    await this.waitUntil(async () => (await this.cli('PING').catch(() => 'down')) !== 'PONG');
-  }
-
-  private async cli(...args: string[]): Promise<string> {
-    const { stdout } = await run('redis-cli', ['-p', String(this.port), ...args]);
-    return stdout.trim();
-  }
-
-  private async waitUntil(condition: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!(await condition().catch(() => false))) {
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not change state in 10 s`);
-      await sleep(20);
-    }
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+// Private servers of the test's own, so restarts never touch the shared brokers other files use: the
+// backends' own test helpers (a persistent Redis with an fsynced AOF; nats-server with file storage).
+export { PrivateNats } from '../../../nats/test/private-nats';
+export { PrivateRedis } from '../../../redis-streams/test/private-redis';
 
 /**
  * Claims the shared RabbitMQ for restarts through the marker files the rabbitmq package's tests use
