@@ -75,18 +75,27 @@ export async function withDeadline<T>(
   }
 }
 
-/** A promise that rejects when `signal` aborts; for drivers whose client takes no signal. */
-export function abortion(signal: AbortSignal): Promise<never> {
-  return new Promise((_resolve, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+/**
+ * Runs `use` with a promise that rejects with the signal's reason once `signal` aborts, to race any
+ * number of calls against (for drivers whose client takes no signal). The listener is removed when
+ * `use` settles: one signal shared by many calls (a publish and all its retries) collects none.
+ */
+export async function withAbortion<T>(signal: AbortSignal, use: (abortion: Promise<never>) => Promise<T>): Promise<T> {
+  let onAbort: () => void = () => undefined;
+  const abortion = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(signal.reason);
   });
+  abortion.catch(() => undefined);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await use(abortion);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
-/** Resolves when `signal` aborts (never rejects). */
-export function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
+/** `promise`, or the signal's reason as a rejection once `signal` aborts, whichever comes first. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return withAbortion(signal, (abortion) => Promise.race([promise, abortion]));
 }

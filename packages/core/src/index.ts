@@ -24,7 +24,14 @@ export {
   runInMessageContext,
   runOutsideMessageContext,
 } from './context.js';
-export { ABORT_GRACE_MS, aborted, abortion, DEFAULT_DEADLINES, type Deadlines, withDeadline } from './deadline.js';
+export {
+  ABORT_GRACE_MS,
+  abortable,
+  DEFAULT_DEADLINES,
+  type Deadlines,
+  withAbortion,
+  withDeadline,
+} from './deadline.js';
 export {
   type CreateTopicOptions,
   type Driver,

@@ -1,5 +1,5 @@
 import {
-  abortion,
+  abortable,
   type Capabilities,
   type CreateTopicOptions,
   consoleLogger,
@@ -79,7 +79,7 @@ export class KafkaDriver implements Driver {
 
   /** kafkajs "connects" to a server that never answers once its handshake timed out: a metadata round trip proves the broker. */
   async connect(signal: AbortSignal): Promise<void> {
-    await Promise.race([Promise.all([this.producer.connect(), this.ping(signal)]), abortion(signal)]);
+    await abortable(Promise.all([this.producer.connect(), this.ping(signal)]), signal);
   }
 
   async disconnect(): Promise<void> {
@@ -103,7 +103,7 @@ export class KafkaDriver implements Driver {
       timeout: requestTimeout,
       messages,
     });
-    await Promise.race([sent, abortion(signal)]);
+    await abortable(sent, signal);
     return records.map(() => SENT);
   }
 
@@ -128,7 +128,7 @@ export class KafkaDriver implements Driver {
     }
     const receiver = member.attach();
     try {
-      await Promise.race([member.ready, abortion(signal)]);
+      await abortable(member.ready, signal);
     } catch (error) {
       void receiver.close().catch(() => undefined);
       throw error;
@@ -209,7 +209,10 @@ export class KafkaDriver implements Driver {
   async ping(signal: AbortSignal): Promise<void> {
     const admin = this.admin();
     try {
-      await Promise.race([admin.then((client) => client.describeCluster()), abortion(signal)]);
+      await abortable(
+        admin.then((client) => client.describeCluster()),
+        signal,
+      );
     } catch (error) {
       // A client left half-connected (to a silent server) never recovers: the next call starts afresh.
       if (this.adminClient === admin) this.adminClient = undefined;
@@ -228,7 +231,7 @@ export class KafkaDriver implements Driver {
 
   /** Runs `call` on the admin client (takes no signal), and stops waiting for it when `signal` aborts. */
   private withAdmin<T>(signal: AbortSignal, call: (admin: Admin) => Promise<T>): Promise<T> {
-    return Promise.race([this.admin().then(call), abortion(signal)]);
+    return abortable(this.admin().then(call), signal);
   }
 
   /** One admin connection per driver, opened on first use (start offsets, topic admin, health). */

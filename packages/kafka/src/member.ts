@@ -1,5 +1,5 @@
 import {
-  abortion,
+  abortable,
   type ConsumerLag,
   cloudEventsHeaders,
   describeError,
@@ -141,7 +141,7 @@ export class GroupMember {
     return {
       receive: async (max, signal) => (closed ? [] : this.receive(max, signal)),
       settle: async (acks, nacks) => this.settle(acks, nacks),
-      lag: (signal) => Promise.race([this.lag(), abortion(signal)]),
+      lag: (signal) => abortable(this.lag(), signal),
       close: async () => {
         if (closed) return;
         closed = true;

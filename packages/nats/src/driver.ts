@@ -1,5 +1,5 @@
 import type * as ep from '@eventport/core';
-import { abortion, EventportError, PushBuffer, pause, SENT } from '@eventport/core';
+import { abortable, EventportError, PushBuffer, pause, SENT, withAbortion } from '@eventport/core';
 import type * as JS from '@nats-io/jetstream';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type NodeConnectionOptions, nanos } from '@nats-io/transport-node';
@@ -50,9 +50,9 @@ export class NatsDriver implements ep.Driver {
 
   async connect(signal: AbortSignal): Promise<void> {
     this.connecting = connect(this.options.connection);
-    const nc = await Promise.race([this.connecting, abortion(signal)]);
+    const nc = await abortable(this.connecting, signal);
     const timeout = this.options.requestTimeoutMs;
-    const jsm = await Promise.race([jetstreamManager(nc, { timeout }), abortion(signal)]);
+    const jsm = await abortable(jetstreamManager(nc, { timeout }), signal);
     this.client = { nc, js: jetstream(nc, { timeout }), jsm };
   }
 
@@ -64,19 +64,20 @@ export class NatsDriver implements ep.Driver {
 
   async send(topic: string, records: readonly ep.OutgoingRecord[], signal: AbortSignal): Promise<ep.SendResult[]> {
     const { js } = this.connected();
-    const stop = abortion(signal); // raced by every record: a rejection is always handled
     const timeout = this.options.requestTimeoutMs;
-    const results = await Promise.all(
-      records.map(async (record): Promise<ep.SendResult> => {
-        try {
-          // Nats-Msg-Id = the publish call's id: a retry after a lost PubAck is stored once, a replay again.
-          const options = { msgID: record.dedupeId, headers: encodeHeaders(record), timeout };
-          await Promise.race([js.publish(topic, record.body, options), stop]);
-          return SENT;
-        } catch (error) {
-          return { ok: false, error };
-        }
-      }),
+    const results = await withAbortion(signal, (stop) =>
+      Promise.all(
+        records.map(async (record): Promise<ep.SendResult> => {
+          try {
+            // Nats-Msg-Id = the publish call's id: a retry after a lost PubAck is stored once, a replay again.
+            const options = { msgID: record.dedupeId, headers: encodeHeaders(record), timeout };
+            await Promise.race([js.publish(topic, record.body, options), stop]);
+            return SENT;
+          } catch (error) {
+            return { ok: false, error };
+          }
+        }),
+      ),
     );
     // No stream captures the subject (yet, or any more): create one, and core's retry lands there.
     if (!results.some((result) => !result.ok && isNoResponders(result.error))) return results;
@@ -152,7 +153,7 @@ export class NatsDriver implements ep.Driver {
   }
 
   async ping(signal: AbortSignal): Promise<void> {
-    await Promise.race([this.connected().jsm.getAccountInfo(), abortion(signal)]);
+    await abortable(this.connected().jsm.getAccountInfo(), signal);
   }
 
   private connected(): Client {
@@ -235,12 +236,12 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
     for (const { msg } of nacks) if (this.held.delete(msg)) msg.nak();
     this.pull();
     // One round trip: the server has read every ack before it answers.
-    await Promise.race([this.at.nc.flush(), abortion(signal)]);
+    await abortable(this.at.nc.flush(), signal);
   }
 
   async extend(records: readonly NatsRecord[], signal: AbortSignal): Promise<void> {
     for (const { msg } of records) msg.working();
-    await Promise.race([this.at.nc.flush(), abortion(signal)]);
+    await abortable(this.at.nc.flush(), signal);
   }
 
   /**
@@ -248,7 +249,7 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
    * it has settled them, as committed offsets are elsewhere.
    */
   async lag(signal: AbortSignal): Promise<ep.ConsumerLag> {
-    const info = await Promise.race([this.at.consumer.info(), abortion(signal)]);
+    const info = await abortable(this.at.consumer.info(), signal);
     return { messages: info.num_pending + info.num_ack_pending };
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
-  abortion,
+  abortable,
   type Capabilities,
   type Driver,
   EventportError,
@@ -43,7 +43,7 @@ const EPHEMERAL_SUFFIX = /~[0-9a-f]{12}$/;
 
 /** A client call that takes no AbortSignal, given up when `signal` aborts (its gRPC deadline ends it later). */
 function untilAborted<T>(signal: AbortSignal, call: Promise<T>): Promise<T> {
-  return Promise.race([call, abortion(signal)]);
+  return abortable(call, signal);
 }
 
 export class PubSubDriver implements Driver {

@@ -1,4 +1,4 @@
-import { abortion, EventportError, type IncomingRecord, PushBuffer, pause, type Receiver } from '@eventport/core';
+import { abortable, EventportError, type IncomingRecord, PushBuffer, pause, type Receiver } from '@eventport/core';
 import type { Message, Subscription } from '@google-cloud/pubsub';
 
 export interface PubSubRecord extends IncomingRecord {
@@ -76,7 +76,7 @@ export class PubSubReceiver implements Receiver<PubSubRecord> {
     ]);
     const failed: BatchFailure[] = [];
     try {
-      await Promise.race([sent, abortion(signal)]);
+      await abortable(sent, signal);
       // The client reports a failed batch on 'debug' within the same turn of the event loop.
       await new Promise((resolve) => setImmediate(resolve));
     } finally {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
-  aborted,
-  abortion,
+  abortable,
   type Capabilities,
   type Driver,
   describeError,
@@ -14,6 +13,7 @@ import {
   type ReceiverOptions,
   SENT,
   type SendResult,
+  withAbortion,
 } from '@eventport/core';
 import { type Channel, type ChannelModel, type ConfirmChannel, connect, type Options } from 'amqplib';
 import { classifyAmqpError } from './errors.js';
@@ -69,7 +69,7 @@ interface Publisher {
 const ignore = () => undefined;
 /** Group queues being declared, by broker, vhost and queue: other receivers of the queue wait instead of declaring it too. */
 const declaring = new Map<string, Promise<void>>();
-const race = <T>(promise: Promise<T>, signal: AbortSignal): Promise<T> => Promise.race([promise, abortion(signal)]);
+const race = <T>(promise: Promise<T>, signal: AbortSignal): Promise<T> => abortable(promise, signal);
 
 /**
  * One AMQP connection, opened when first needed and again by the first call after it is gone
@@ -134,29 +134,31 @@ export class RabbitMqDriver implements Driver {
       await race(channel.assertExchange(topic, 'topic', { durable: true }), signal);
       publisher.exchanges.add(topic);
     }
-    const stopped = aborted(signal).then((): SendResult => ({ ok: false, error: signal.reason }));
-    const results: Promise<SendResult>[] = [];
-    for (const record of records) {
-      if (signal.aborted) {
-        results.push(stopped);
-        continue;
-      }
-      let writable = true;
-      const confirmed = new Promise<SendResult>((resolve) => {
-        try {
-          const { routingKey, properties } = toPublication(record);
-          // The callback reports the broker's ack or nack, or the channel's loss.
-          writable = channel.publish(topic, routingKey, record.body, properties, (error: unknown) =>
-            resolve(error ? { ok: false, error: explain(error, publisher, topic) } : SENT),
-          );
-        } catch (error) {
-          resolve({ ok: false, error });
+    return withAbortion(signal, async (abortion) => {
+      const stopped = abortion.catch((): SendResult => ({ ok: false, error: signal.reason }));
+      const results: Promise<SendResult>[] = [];
+      for (const record of records) {
+        if (signal.aborted) {
+          results.push(stopped);
+          continue;
         }
-      });
-      results.push(Promise.race([confirmed, stopped]));
-      if (!writable) await race(drained(publisher), signal).catch(ignore);
-    }
-    return Promise.all(results);
+        let writable = true;
+        const confirmed = new Promise<SendResult>((resolve) => {
+          try {
+            const { routingKey, properties } = toPublication(record);
+            // The callback reports the broker's ack or nack, or the channel's loss.
+            writable = channel.publish(topic, routingKey, record.body, properties, (error: unknown) =>
+              resolve(error ? { ok: false, error: explain(error, publisher, topic) } : SENT),
+            );
+          } catch (error) {
+            resolve({ ok: false, error });
+          }
+        });
+        results.push(Promise.race([confirmed, stopped]));
+        if (!writable) await Promise.race([drained(publisher), abortion]).catch(ignore);
+      }
+      return Promise.all(results);
+    });
   }
 
   /** Resolves once `<topic>.<group>` is declared and bound and a consumer runs on it. */

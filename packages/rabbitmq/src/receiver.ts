@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
-  abortion,
+  abortable,
   type ConsumerLag,
   cloudEventsHeaders,
   EventportError,
@@ -95,9 +95,9 @@ export class RabbitMqReceiver implements Receiver<AmqpRecord> {
   async lag(signal: AbortSignal): Promise<ConsumerLag> {
     const opening = this.model.createChannel();
     try {
-      const channel = await Promise.race([opening, abortion(signal)]);
+      const channel = await abortable(opening, signal);
       channel.on('error', ignore);
-      const { messageCount } = await Promise.race([channel.checkQueue(this.queue), abortion(signal)]);
+      const { messageCount } = await abortable(channel.checkQueue(this.queue), signal);
       return { messages: messageCount };
     } finally {
       void opening.then((channel) => channel.close()).catch(ignore);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
-  abortion,
+  abortable,
   type Capabilities,
   type Driver,
   describeError,
@@ -81,7 +81,7 @@ export class RedisStreamsDriver implements Driver {
       this.logger.debug('redis connection error; ioredis reconnects', { error: describeError(error) });
     });
     try {
-      await Promise.race([client.connect(), abortion(signal)]);
+      await abortable(client.connect(), signal);
     } catch (error) {
       client.disconnect();
       // The rejection only says "Connection is closed."; the error event said why.
@@ -150,7 +150,7 @@ export class RedisStreamsDriver implements Driver {
       await client.xgroup('CREATE', stream, group, start, 'MKSTREAM').catch((error: Error) => {
         if (!error.message.startsWith('BUSYGROUP')) throw error;
       });
-      await Promise.race([reader.connect(), abortion(signal)]);
+      await abortable(reader.connect(), signal);
       // What this consumer name still owns (a restart with a stable consumerName, a replaced receiver of
       // this process) is delivered first, except entries already handled whose XACK failed.
       const own = parsePending(await client.xpending(stream, group, '-', '+', 10_000, consumer));
