@@ -6,7 +6,7 @@ const expected = [
   { accountId: 'acc-2', owner: 'Grace', balanceCents: 2_500, events: 2 },
 ];
 
-describe('CQRS projection example (memory backend)', () => {
+describe('CQRS projection example', () => {
   const env = { ...process.env };
   afterEach(() => {
     process.env = { ...env };
@@ -14,6 +14,14 @@ describe('CQRS projection example (memory backend)', () => {
 
   test('builds the read model from events and rebuilds the same one by replaying them', async () => {
     delete process.env.EVENT_TYPE;
+    delete process.env.READ_MODEL;
+    const { live, rebuilt } = await runProjectionDemo(() => undefined);
+    expect(live).toEqual(expected);
+    expect(rebuilt).toEqual(expected);
+  });
+
+  test('runs the same on NATS JetStream (EVENT_TYPE=nats, the local nats-server)', async () => {
+    process.env.EVENT_TYPE = 'nats';
     delete process.env.READ_MODEL;
     const { live, rebuilt } = await runProjectionDemo(() => undefined);
     expect(live).toEqual(expected);

@@ -13,6 +13,16 @@ test('the quickstart publishes and consumes its five events on the default (memo
   expect(output).toMatch(/done: 5 of 5 events consumed/);
 });
 
+test('the same program runs on NATS JetStream with EVENT_TYPE=nats (the local nats-server)', () => {
+  const output = execFileSync(process.execPath, [main], {
+    env: { ...process.env, EVENT_TYPE: 'nats' },
+    encoding: 'utf8',
+  });
+  expect(output).toMatch(/^backend: nats$/m);
+  expect(output.match(/^← consumed/gm)).toHaveLength(5);
+  expect(output).toMatch(/done: 5 of 5 events consumed/);
+});
+
 test('an unknown EVENT_TYPE fails saying which package it looked for', () => {
   let stderr = '';
   try {
