@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { KinesisClient, type KinesisClientConfig, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import {
+  KinesisClient,
+  type KinesisClientConfig,
+  PutRecordCommand,
+  PutRecordsCommand,
+  type PutRecordsRequestEntry,
+  type PutRecordsResultEntry,
+} from '@aws-sdk/client-kinesis';
 import type {
   Capabilities,
   CreateTopicOptions,
@@ -105,8 +112,7 @@ export class KinesisDriver implements Driver {
     try {
       for (const chunk of chunks) {
         const Records = chunk.map(({ Data, PartitionKey }) => ({ Data, PartitionKey }));
-        const command = new PutRecordsCommand({ StreamName: topic, Records });
-        const { Records: answers = [] } = await this.client.send(command, { abortSignal: signal });
+        const answers = await this.put(topic, Records, signal);
         chunk.forEach(({ index }, n) => {
           const { SequenceNumber, ErrorCode, ErrorMessage } = answers[n] ?? {};
           results[index] =
@@ -162,6 +168,24 @@ export class KinesisDriver implements Driver {
     // With autoCreateStreams, the retry of a send to a deleted stream creates it again.
     if (classified.code === 'NOT_FOUND' && this.settings.autoCreateStreams) return { ...classified, retryable: true };
     return classified;
+  }
+
+  /** PutRecord for one record (less latency than a PutRecords of one on kinesis-local), else PutRecords. */
+  private async put(
+    StreamName: string,
+    Records: PutRecordsRequestEntry[],
+    abortSignal: AbortSignal,
+  ): Promise<PutRecordsResultEntry[]> {
+    if (Records.length === 1) {
+      const put = this.client.send(new PutRecordCommand({ StreamName, ...Records[0] }), { abortSignal });
+      // A throttled record answers as it would inside PutRecords: named by its error code.
+      const asEntry = (error: Error) => {
+        if (!isErrorNamed(error, 'ProvisionedThroughputExceededException', 'InternalFailure')) throw error;
+        return { ErrorCode: error.name, ErrorMessage: error.message };
+      };
+      return [await put.catch(asEntry)];
+    }
+    return (await this.client.send(new PutRecordsCommand({ StreamName, Records }), { abortSignal })).Records ?? [];
   }
 
   native(): KinesisClient {

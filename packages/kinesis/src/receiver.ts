@@ -68,7 +68,6 @@ export class ShardReceiver implements Receiver<KinesisRecord> {
     private readonly context: ReceiverContext,
     private readonly scope: CheckpointScope,
     private readonly start: string,
-    private readonly maxUnsettled: number,
   ) {}
 
   /** Resolves once the group's start position is stored and the shards free right now are leased. */
@@ -81,7 +80,7 @@ export class ShardReceiver implements Receiver<KinesisRecord> {
     const scope = { stream, group: options.group };
     const requested = options.fromBeginning ? TRIM_HORIZON : atTimestamp(Date.now() - context.settings.startSkewMs);
     const start = await context.store.startPosition(scope, requested);
-    const receiver = new ShardReceiver(context, scope, start, options.maxUnsettled);
+    const receiver = new ShardReceiver(context, scope, start);
     try {
       await receiver.sync(signal);
     } catch (error) {
@@ -182,10 +181,12 @@ export class ShardReceiver implements Receiver<KinesisRecord> {
         shard.ended = shard.iterator === undefined;
         if (shard.ended) return;
       }
-      const limit = Math.min(settings.getRecordsLimit, this.maxUnsettled);
-      const page = await client.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: limit }), {
-        abortSignal: signal,
-      });
+      // A whole page, not just the unsettled window: a shard allows 5 calls/s, so pages of 32 would cap
+      // it at 160 records/s. Core still hands out no more than the window; the rest waits here.
+      const page = await client.send(
+        new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: settings.getRecordsLimit }),
+        { abortSignal: signal },
+      );
       if (this.shards.get(shard.id) !== shard) return;
       for (const record of page.Records ?? []) shard.buffer.push(this.toRecord(shard.id, record));
       // A receive waiting out a poll interval takes what lag() fetched.

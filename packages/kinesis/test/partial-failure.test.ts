@@ -4,6 +4,7 @@ import {
   GetShardIteratorCommand,
   KinesisClient,
   ListShardsCommand,
+  PutRecordCommand,
   PutRecordsCommand,
   type PutRecordsCommandOutput,
   type PutRecordsRequestEntry,
@@ -21,7 +22,7 @@ const run = randomUUID().slice(0, 8);
 
 /**
  * A real client whose PutRecords "fails" chosen entries (they are not sent) the way Kinesis reports
- * it. `calls` lists the ids each PutRecords call carried.
+ * it, and whose PutRecord of a chosen record throws as Kinesis does. `calls` lists the ids each call carried.
  */
 function flakyClient(shouldFail: (id: string, call: number) => boolean) {
   const client = new KinesisClient({
@@ -35,6 +36,13 @@ function flakyClient(shouldFail: (id: string, call: number) => boolean) {
   const idOf = (entry: PutRecordsRequestEntry) =>
     decodeEnvelope(entry.Data as Uint8Array, entry.PartitionKey).headers['ce-id'] as string;
   (client as { send: unknown }).send = async (command: unknown) => {
+    // A single record goes as PutRecord, which Kinesis fails as a whole, with the exception.
+    if (command instanceof PutRecordCommand) {
+      const call = calls.push([idOf(command.input as PutRecordsRequestEntry)]);
+      if (!shouldFail(idOf(command.input as PutRecordsRequestEntry), call)) return realSend(command);
+      const message = 'Rate exceeded for shard (injected)';
+      throw Object.assign(new Error(message), { name: 'ProvisionedThroughputExceededException', $fault: 'client' });
+    }
     if (!(command instanceof PutRecordsCommand)) return realSend(command);
     const entries = command.input.Records ?? [];
     const call = calls.push(entries.map(idOf));
