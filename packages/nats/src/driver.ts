@@ -230,13 +230,12 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
     return records;
   }
 
-  async settle(acks: readonly NatsRecord[], nacks: readonly NatsRecord[], signal: AbortSignal): Promise<void> {
+  async settle(acks: readonly NatsRecord[], nacks: readonly NatsRecord[]): Promise<void> {
     for (const { msg } of acks) if (this.held.delete(msg)) msg.ack();
     // Core has waited out the redelivery delay already: the message is due now.
     for (const { msg } of nacks) if (this.held.delete(msg)) msg.nak();
+    // Not flushed (a round trip per batch): acks go out with the client's next write, and close() flushes.
     this.pull();
-    // One round trip: the server has read every ack before it answers.
-    await abortable(this.at.nc.flush(), signal);
   }
 
   async extend(records: readonly NatsRecord[], signal: AbortSignal): Promise<void> {
