@@ -13,48 +13,14 @@
  * backend's fault tests and conformance case 22.
  */
 import { execFile } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createAdapter, type EventAdapter, isEventportError, silentLogger } from '@eventport/core';
+import { BrokerProxy } from './proxy';
 
 const REPO = path.resolve(__dirname, '../..');
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-class CuttableProxy {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async open(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.target.port, this.target.host);
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(this.port, '127.0.0.1', resolve));
-    this.server = server;
-    this.port = (server.address() as net.AddressInfo).port;
-  }
-
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  }
-}
 
 interface Outage {
   /** createAdapter overrides that route the backend through the outage. */
@@ -69,14 +35,12 @@ const hostPort = (value: string) => {
 };
 
 function proxied(target: string, overrides: (port: number) => Record<string, unknown>): Outage {
-  const proxy = new CuttableProxy(hostPort(target));
+  const { host, port } = hostPort(target);
+  const proxy = new BrokerProxy(host, port);
   return {
-    prepare: async () => {
-      await proxy.open();
-      return overrides(proxy.port);
-    },
-    begin: () => proxy.cut(),
-    end: () => proxy.open(),
+    prepare: async () => overrides(await proxy.start()),
+    begin: () => proxy.stop(),
+    end: () => proxy.start().then(() => undefined),
   };
 }
 

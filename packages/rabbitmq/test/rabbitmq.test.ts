@@ -26,6 +26,7 @@ import { eventually, sleep } from '@eventport/testkit';
 import { describe, expect, test } from '@jest/globals';
 import { connect, IllegalOperationError } from 'amqplib';
 import { CloudEvent } from 'cloudevents';
+import { BrokerProxy, selfSignedCertificate } from '../../../scripts/faults/proxy';
 import {
   closeConnectionsNamed,
   deleteTopology,
@@ -36,7 +37,6 @@ import {
   rabbitmqctl,
   urlForVhost,
 } from './broker';
-import { BrokerProxy, selfSignedCertificate } from './proxy';
 
 const run = randomUUID().slice(0, 8);
 const prefix = `ep-rmqx-${run}-`;

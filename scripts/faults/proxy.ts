@@ -8,8 +8,8 @@ import { promisify } from 'node:util';
 
 /**
  * A TCP pass-through to the real broker that a test can cut and bring back: a broker outage as the
- * client sees it, without stopping the RabbitMQ other tests share. With `tls` it also terminates TLS,
- * standing in for an amqps listener.
+ * client sees it, without stopping the broker other tests share. With `tls` it also terminates TLS,
+ * standing in for a TLS listener (amqps). Used by the RabbitMQ tests and scripts/faults/outage.ts.
  */
 export class BrokerProxy {
   private server: net.Server | undefined;
