@@ -8,6 +8,10 @@
  *
  *   bash scripts/brokers/up.sh && source scripts/brokers/env.sh
  *   node -r ./scripts/register-ts.js scripts/faults/outage.ts [--outage-seconds 65] [backend ...]
+ *   node -r ./scripts/register-ts.js scripts/faults/outage.ts --restarts [backend ...]
+ *
+ * --restarts instead cuts the broker twice for 2 s during 3,000 publishes at 200/s and counts the
+ * publishes rejected (none should be: each outage is shorter than the publish budget).
  *
  * Prints one Markdown row per backend. A figure, not a test: the suite's assertions are in each
  * backend's fault tests and conformance case 22.
@@ -121,26 +125,74 @@ async function measure(backend: string, outage: Outage, outageMs: number): Promi
   return `| ${backend} | ${s(first.ms)} (${first.outcome}) | ${s(late.ms)} (${late.outcome})${lateSettledBeforeEnd ? '' : ' after the outage'} | ${s(health.ms)} (${health.outcome}) | ${s(recovered)} (${attempts} attempt${attempts === 1 ? '' : 's'}, ${after.outcome}) |`;
 }
 
+/**
+ * Short outages, shorter than the publish budget: 3,000 publishes at 200/s (16 in flight at most) while
+ * the broker is cut twice for 2 s. None should be rejected; each one's outcome is counted.
+ */
+async function measureRestarts(backend: string, outage: Outage): Promise<string> {
+  const overrides = await outage.prepare();
+  const adapter: EventAdapter = await createAdapter(backend, { ...overrides, logger: silentLogger });
+  await adapter.connect();
+  const topic = `restarts-${backend}-${Date.now()}`;
+  if (adapter.capabilities.topicAdmin) await adapter.createTopic(topic);
+  const outcomes = new Map<string, number>();
+  const began = Date.now();
+  const cuts = (async () => {
+    for (const at of [3_000, 9_000]) {
+      await sleep(Math.max(0, at - (Date.now() - began)));
+      await outage.begin();
+      await sleep(2_000);
+      await outage.end();
+    }
+  })();
+  const inFlight = new Set<Promise<void>>();
+  let slowest = 0;
+  for (let n = 0; n < 3_000; n++) {
+    await sleep(Math.max(0, n * 5 - (Date.now() - began)));
+    if (inFlight.size >= 16) await Promise.race(inFlight);
+    const publish = timed(() => adapter.publish({ topic, data: { n } })).then(({ ms, outcome }) => {
+      slowest = Math.max(slowest, ms);
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      inFlight.delete(publish);
+    });
+    inFlight.add(publish);
+  }
+  await Promise.all([...inFlight, cuts]);
+  if (adapter.capabilities.topicAdmin) await adapter.deleteTopic(topic).catch(() => undefined);
+  await adapter.disconnect();
+  const rejected = 3_000 - (outcomes.get('accepted') ?? 0);
+  const codes = [...outcomes].filter(([outcome]) => outcome !== 'accepted').map(([code, count]) => `${code} ${count}`);
+  return `| ${backend} | ${outcomes.get('accepted') ?? 0} | ${rejected}${codes.length ? ` (${codes.join(', ')})` : ''} | ${(slowest / 1000).toFixed(1)} s |`;
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const secondsFlag = args.indexOf('--outage-seconds');
   const outageMs = secondsFlag >= 0 ? Number(args.splice(secondsFlag, 2)[1]) * 1000 : 65_000;
+  const restartsFlag = args.indexOf('--restarts');
+  if (restartsFlag >= 0) args.splice(restartsFlag, 1);
   const backends = args.length > 0 ? args : Object.keys(OUTAGES);
   const rows = await Promise.all(
     backends.map((backend) => {
       const outage = OUTAGES[backend];
       if (!outage) throw new Error(`unknown backend ${backend}; one of ${Object.keys(OUTAGES).join(', ')}`);
-      return measure(backend, outage(), outageMs).catch((error: Error) => `| ${backend} | failed: ${error.message} |`);
+      const measured = restartsFlag >= 0 ? measureRestarts(backend, outage()) : measure(backend, outage(), outageMs);
+      return measured.catch((error: Error) => `| ${backend} | failed: ${error.message} |`);
     }),
   );
-  console.log(
-    [
-      `Outage of ${outageMs / 1000} s (default deadlines: publish 30 s with its retries, health 5 s):`,
-      '| backend | publish at the start | publish 30 s in | health | first publish after it ends |',
-      '|---|---|---|---|---|',
-      ...rows,
-    ].join('\n'),
-  );
+  const header =
+    restartsFlag >= 0
+      ? [
+          'Two 2 s outages during 3,000 publishes at 200/s (default deadlines: publish 30 s with its retries):',
+          '| backend | accepted | rejected | slowest publish |',
+          '|---|--:|--:|--:|',
+        ]
+      : [
+          `Outage of ${outageMs / 1000} s (default deadlines: publish 30 s with its retries, health 5 s):`,
+          '| backend | publish at the start | publish 30 s in | health | first publish after it ends |',
+          '|---|---|---|---|---|',
+        ];
+  console.log([...header, ...rows].join('\n'));
 }
 
 main().then(
