@@ -41,11 +41,6 @@ const EPHEMERAL_EXPIRATION = { ttl: { seconds: 24 * 60 * 60 } };
  */
 const EPHEMERAL_SUFFIX = /~[0-9a-f]{12}$/;
 
-/** A client call that takes no AbortSignal, given up when `signal` aborts (its gRPC deadline ends it later). */
-function untilAborted<T>(signal: AbortSignal, call: Promise<T>): Promise<T> {
-  return abortable(call, signal);
-}
-
 export class PubSubDriver implements Driver {
   readonly backend = 'pubsub';
   readonly capabilities: Capabilities;
@@ -78,20 +73,20 @@ export class PubSubDriver implements Driver {
   }
 
   async ping(signal: AbortSignal): Promise<void> {
-    await untilAborted(signal, this.pubsub().getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: this.once }));
+    await abortable(this.pubsub().getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: this.once }), signal);
   }
 
   /** Publishes each record (the client batches them); a missing topic is created and its records published once more. */
   async send(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<SendResult[]> {
     assertResourceId('topic', topic);
-    const results = await untilAborted(signal, this.publishEach(topic, records));
+    const results = await abortable(this.publishEach(topic, records), signal);
     const missing = results.flatMap((result, n) =>
       !result.ok && grpcStatusOf(result.error) === GrpcStatus.NOT_FOUND ? [n] : [],
     );
     if (missing.length === 0 || !this.config.autoCreateTopics) return results;
-    await untilAborted(signal, this.ensureTopic(topic));
+    await abortable(this.ensureTopic(topic), signal);
     const retried = missing.map((n) => records[n] as OutgoingRecord);
-    const again = await untilAborted(signal, this.publishEach(topic, retried));
+    const again = await abortable(this.publishEach(topic, retried), signal);
     missing.forEach((n, i) => {
       results[n] = again[i] as SendResult;
     });
@@ -112,7 +107,7 @@ export class PubSubDriver implements Driver {
       ? defaultSubscriptionName(topic, `${group}~${randomBytes(6).toString('hex')}`)
       : this.config.subscriptionName(topic, group);
     assertResourceId('subscription', name);
-    await untilAborted(signal, this.createSubscription(topic, group, name, ephemeral));
+    await abortable(this.createSubscription(topic, group, name, ephemeral), signal);
     const { ackDeadlineSeconds, maxLeaseMinutes, ackBatchMilliseconds, streams, requestTimeoutMs } = this.config;
     const subscription = this.pubsub().subscription(name, {
       // The window is released by settle only, so core's maxUnsettled bounds what the broker hands out.
@@ -129,7 +124,7 @@ export class PubSubDriver implements Driver {
 
   async createTopic(topic: string, _options: unknown, signal: AbortSignal): Promise<void> {
     assertResourceId('topic', topic);
-    await untilAborted(signal, this.pubsub().createTopic(topic, this.gaxOpts));
+    await abortable(this.pubsub().createTopic(topic, this.gaxOpts), signal);
   }
 
   /** Deletes the subscriptions this driver created on the topic (label created-by=eventport), then the topic. */
@@ -137,17 +132,17 @@ export class PubSubDriver implements Driver {
     assertResourceId('topic', topic);
     this.publishers.delete(topic);
     const handle = this.pubsub().topic(topic);
-    const [subscriptions] = await untilAborted(signal, handle.getSubscriptions({ gaxOpts: this.gaxOpts }));
+    const [subscriptions] = await abortable(handle.getSubscriptions({ gaxOpts: this.gaxOpts }), signal);
     for (const subscription of subscriptions) {
-      const [metadata] = await untilAborted(signal, subscription.getMetadata(this.gaxOpts));
+      const [metadata] = await abortable(subscription.getMetadata(this.gaxOpts), signal);
       if (metadata.labels?.['created-by'] !== LABELS['created-by']) continue;
-      await untilAborted(signal, subscription.delete(this.gaxOpts)).catch(ignore(GrpcStatus.NOT_FOUND));
+      await abortable(subscription.delete(this.gaxOpts), signal).catch(ignore(GrpcStatus.NOT_FOUND));
     }
-    await untilAborted(signal, handle.delete(this.gaxOpts));
+    await abortable(handle.delete(this.gaxOpts), signal);
   }
 
   async listTopics(signal: AbortSignal): Promise<string[]> {
-    const [topics] = await untilAborted(signal, this.pubsub().getTopics({ gaxOpts: this.gaxOpts }));
+    const [topics] = await abortable(this.pubsub().getTopics({ gaxOpts: this.gaxOpts }), signal);
     return topics.map((topic) => topic.name.slice(topic.name.lastIndexOf('/') + 1)).sort();
   }
 
@@ -155,7 +150,7 @@ export class PubSubDriver implements Driver {
   async listGroups(topic: string, signal: AbortSignal): Promise<string[]> {
     assertResourceId('topic', topic);
     const handle = this.pubsub().topic(topic);
-    const [subscriptions] = await untilAborted(signal, handle.getSubscriptions({ gaxOpts: this.gaxOpts }));
+    const [subscriptions] = await abortable(handle.getSubscriptions({ gaxOpts: this.gaxOpts }), signal);
     const groups = new Set<string>();
     for (const subscription of subscriptions) {
       const name = subscription.name.slice(subscription.name.lastIndexOf('/') + 1);

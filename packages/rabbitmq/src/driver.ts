@@ -69,7 +69,6 @@ interface Publisher {
 const ignore = () => undefined;
 /** Group queues being declared, by broker, vhost and queue: other receivers of the queue wait instead of declaring it too. */
 const declaring = new Map<string, Promise<void>>();
-const race = <T>(promise: Promise<T>, signal: AbortSignal): Promise<T> => abortable(promise, signal);
 
 /**
  * One AMQP connection, opened when first needed and again by the first call after it is gone
@@ -115,7 +114,7 @@ export class RabbitMqDriver implements Driver {
   }
 
   async connect(signal: AbortSignal): Promise<void> {
-    await race(this.connection(), signal);
+    await abortable(this.connection(), signal);
   }
 
   async disconnect(): Promise<void> {
@@ -128,10 +127,10 @@ export class RabbitMqDriver implements Driver {
 
   /** Publishes the batch on the confirm channel and waits for the confirms: one result per record. */
   async send(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<SendResult[]> {
-    const publisher = await race(this.publishChannel(), signal);
+    const publisher = await abortable(this.publishChannel(), signal);
     const { channel } = publisher;
     if (!publisher.exchanges.has(topic)) {
-      await race(channel.assertExchange(topic, 'topic', { durable: true }), signal);
+      await abortable(channel.assertExchange(topic, 'topic', { durable: true }), signal);
       publisher.exchanges.add(topic);
     }
     return withAbortion(signal, async (abortion) => {
@@ -173,7 +172,7 @@ export class RabbitMqDriver implements Driver {
     const opening = this.attach(topic, queueName(topic, options.group), options);
     // Given up on by the caller: the receiver, if it still opens, must not keep its channel.
     opening.then((receiver) => signal.aborted && void receiver.close(), ignore);
-    return race(opening, signal);
+    return abortable(opening, signal);
   }
 
   readonly createTopic = noTopicAdmin;
@@ -182,8 +181,8 @@ export class RabbitMqDriver implements Driver {
 
   /** A round trip on the publishing channel: `amq.topic` exists in every vhost. */
   async ping(signal: AbortSignal): Promise<void> {
-    const { channel } = await race(this.publishChannel(), signal);
-    await race(channel.checkExchange('amq.topic'), signal);
+    const { channel } = await abortable(this.publishChannel(), signal);
+    await abortable(channel.checkExchange('amq.topic'), signal);
   }
 
   classify(error: unknown): ErrorClassification {
