@@ -91,38 +91,53 @@ async function timed(call: () => Promise<unknown>): Promise<Settled> {
   }
 }
 
-async function measure(backend: string, outage: Outage, outageMs: number): Promise<string> {
+/** An adapter routed through `outage` with a topic of its own; both are cleaned up after `run`. */
+async function onFreshTopic(
+  backend: string,
+  outage: Outage,
+  purpose: string,
+  run: (adapter: EventAdapter, topic: string) => Promise<string>,
+): Promise<string> {
   const overrides = await outage.prepare();
-  const adapter: EventAdapter = await createAdapter(backend, { ...overrides, logger: silentLogger });
+  const adapter = await createAdapter(backend, { ...overrides, logger: silentLogger });
   await adapter.connect();
-  const topic = `outage-${backend}-${Date.now()}`;
+  const topic = `${purpose}-${backend}-${Date.now()}`;
   if (adapter.capabilities.topicAdmin) await adapter.createTopic(topic);
-  const warm = await timed(() => adapter.publish({ topic, data: { n: 0 } }));
-  if (warm.outcome !== 'accepted') throw new Error(`${backend}: publish before the outage: ${warm.outcome}`);
+  try {
+    return await run(adapter, topic);
+  } finally {
+    if (adapter.capabilities.topicAdmin) await adapter.deleteTopic(topic).catch(() => undefined);
+    await adapter.disconnect();
+  }
+}
 
-  await outage.begin();
-  const began = Date.now();
-  const [first, health] = await Promise.all([
-    timed(() => adapter.publish({ topic, data: { n: 1 } })),
-    timed(() => adapter.health()),
-  ]);
-  await sleep(Math.max(0, 30_000 - (Date.now() - began)));
-  const late = await timed(() => adapter.publish({ topic, data: { n: 2 } }));
-  const lateSettledBeforeEnd = Date.now() - began < outageMs;
-  await sleep(Math.max(0, outageMs - (Date.now() - began)));
-  await outage.end();
-  const restored = Date.now();
-  let after: Settled;
-  let attempts = 0;
-  do {
-    attempts++;
-    after = await timed(() => adapter.publish({ topic, data: { n: 3 } }));
-  } while (after.outcome !== 'accepted' && Date.now() - restored < 120_000);
-  const recovered = Date.now() - restored;
-  if (adapter.capabilities.topicAdmin) await adapter.deleteTopic(topic).catch(() => undefined);
-  await adapter.disconnect();
-  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-  return `| ${backend} | ${s(first.ms)} (${first.outcome}) | ${s(late.ms)} (${late.outcome})${lateSettledBeforeEnd ? '' : ' after the outage'} | ${s(health.ms)} (${health.outcome}) | ${s(recovered)} (${attempts} attempt${attempts === 1 ? '' : 's'}, ${after.outcome}) |`;
+async function measure(backend: string, outage: Outage, outageMs: number): Promise<string> {
+  return onFreshTopic(backend, outage, 'outage', async (adapter, topic) => {
+    const warm = await timed(() => adapter.publish({ topic, data: { n: 0 } }));
+    if (warm.outcome !== 'accepted') throw new Error(`${backend}: publish before the outage: ${warm.outcome}`);
+
+    await outage.begin();
+    const began = Date.now();
+    const [first, health] = await Promise.all([
+      timed(() => adapter.publish({ topic, data: { n: 1 } })),
+      timed(() => adapter.health()),
+    ]);
+    await sleep(Math.max(0, 30_000 - (Date.now() - began)));
+    const late = await timed(() => adapter.publish({ topic, data: { n: 2 } }));
+    const lateSettledBeforeEnd = Date.now() - began < outageMs;
+    await sleep(Math.max(0, outageMs - (Date.now() - began)));
+    await outage.end();
+    const restored = Date.now();
+    let after: Settled;
+    let attempts = 0;
+    do {
+      attempts++;
+      after = await timed(() => adapter.publish({ topic, data: { n: 3 } }));
+    } while (after.outcome !== 'accepted' && Date.now() - restored < 120_000);
+    const recovered = Date.now() - restored;
+    const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    return `| ${backend} | ${s(first.ms)} (${first.outcome}) | ${s(late.ms)} (${late.outcome})${lateSettledBeforeEnd ? '' : ' after the outage'} | ${s(health.ms)} (${health.outcome}) | ${s(recovered)} (${attempts} attempt${attempts === 1 ? '' : 's'}, ${after.outcome}) |`;
+  });
 }
 
 /**
@@ -130,39 +145,36 @@ async function measure(backend: string, outage: Outage, outageMs: number): Promi
  * the broker is cut twice for 2 s. None should be rejected; each one's outcome is counted.
  */
 async function measureRestarts(backend: string, outage: Outage): Promise<string> {
-  const overrides = await outage.prepare();
-  const adapter: EventAdapter = await createAdapter(backend, { ...overrides, logger: silentLogger });
-  await adapter.connect();
-  const topic = `restarts-${backend}-${Date.now()}`;
-  if (adapter.capabilities.topicAdmin) await adapter.createTopic(topic);
-  const outcomes = new Map<string, number>();
-  const began = Date.now();
-  const cuts = (async () => {
-    for (const at of [3_000, 9_000]) {
-      await sleep(Math.max(0, at - (Date.now() - began)));
-      await outage.begin();
-      await sleep(2_000);
-      await outage.end();
+  return onFreshTopic(backend, outage, 'restarts', async (adapter, topic) => {
+    const outcomes = new Map<string, number>();
+    const began = Date.now();
+    const cuts = (async () => {
+      for (const at of [3_000, 9_000]) {
+        await sleep(Math.max(0, at - (Date.now() - began)));
+        await outage.begin();
+        await sleep(2_000);
+        await outage.end();
+      }
+    })();
+    const inFlight = new Set<Promise<void>>();
+    let slowest = 0;
+    for (let n = 0; n < 3_000; n++) {
+      await sleep(Math.max(0, n * 5 - (Date.now() - began)));
+      if (inFlight.size >= 16) await Promise.race(inFlight);
+      const publish = timed(() => adapter.publish({ topic, data: { n } })).then(({ ms, outcome }) => {
+        slowest = Math.max(slowest, ms);
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        inFlight.delete(publish);
+      });
+      inFlight.add(publish);
     }
-  })();
-  const inFlight = new Set<Promise<void>>();
-  let slowest = 0;
-  for (let n = 0; n < 3_000; n++) {
-    await sleep(Math.max(0, n * 5 - (Date.now() - began)));
-    if (inFlight.size >= 16) await Promise.race(inFlight);
-    const publish = timed(() => adapter.publish({ topic, data: { n } })).then(({ ms, outcome }) => {
-      slowest = Math.max(slowest, ms);
-      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-      inFlight.delete(publish);
-    });
-    inFlight.add(publish);
-  }
-  await Promise.all([...inFlight, cuts]);
-  if (adapter.capabilities.topicAdmin) await adapter.deleteTopic(topic).catch(() => undefined);
-  await adapter.disconnect();
-  const rejected = 3_000 - (outcomes.get('accepted') ?? 0);
-  const codes = [...outcomes].filter(([outcome]) => outcome !== 'accepted').map(([code, count]) => `${code} ${count}`);
-  return `| ${backend} | ${outcomes.get('accepted') ?? 0} | ${rejected}${codes.length ? ` (${codes.join(', ')})` : ''} | ${(slowest / 1000).toFixed(1)} s |`;
+    await Promise.all([...inFlight, cuts]);
+    const rejected = 3_000 - (outcomes.get('accepted') ?? 0);
+    const codes = [...outcomes]
+      .filter(([outcome]) => outcome !== 'accepted')
+      .map(([code, count]) => `${code} ${count}`);
+    return `| ${backend} | ${outcomes.get('accepted') ?? 0} | ${rejected}${codes.length ? ` (${codes.join(', ')})` : ''} | ${(slowest / 1000).toFixed(1)} s |`;
+  });
 }
 
 async function main(): Promise<void> {
