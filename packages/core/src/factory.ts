@@ -1,18 +1,44 @@
 import type { z } from 'zod';
 import type { EventAdapter } from './adapter.js';
 import { type BackendConfigSource, loadBackendConfig } from './config.js';
+import type { Driver } from './driver.js';
 import { EventportError } from './errors.js';
-import { consoleLogger } from './logger.js';
-import { type AdapterOptions, splitAdapterOptions } from './portable/adapter.js';
+import { consoleLogger, type Logger } from './logger.js';
+import { type AdapterOptions, createPortableAdapter, splitAdapterOptions } from './portable/adapter.js';
 import { closestName } from './validation.js';
 
 /**
  * What a backend package exports as `backend` (and registers with `registerBackend` from its
- * `/register` entry): its name, env vars, option schema and how to build the adapter. Core knows no
+ * `/register` entry): its name, env vars, option schema and how to build its driver. Core knows no
  * backend by name: `EVENT_TYPE=x` loads `@eventport/x` unless `x` is registered already.
  */
-export interface BackendDefinition<S extends z.ZodType = z.ZodType> extends BackendConfigSource<S> {
-  create(config: z.output<S>, options: AdapterOptions): EventAdapter | Promise<EventAdapter>;
+export interface BackendDefinition<S extends z.ZodType = z.ZodType, D extends Driver = Driver>
+  extends BackendConfigSource<S> {
+  /** The driver for settings already validated; `options.deadlines` tells a client how long core waits. */
+  driver(config: z.output<S>, options: AdapterOptions & { logger: Logger }): D;
+}
+
+/** A backend's driver on its settings: defaults < env vars < `options`, validated before anything connects. */
+export function backendDriver<S extends z.ZodType, D extends Driver>(
+  definition: BackendDefinition<S, D>,
+  options: Partial<z.input<S>> = {},
+  adapterOptions: AdapterOptions = {},
+): D {
+  const logger = adapterOptions.logger ?? consoleLogger();
+  const config = loadBackendConfig(definition, options as Record<string, unknown>, process.env, logger);
+  return definition.driver(config, { ...adapterOptions, logger });
+}
+
+/** What a backend's `createXAdapter` does: its own options and the adapter's in one object. */
+export function backendAdapter<S extends z.ZodType>(
+  definition: BackendDefinition<S>,
+  options: Partial<z.input<S>> & AdapterOptions = {},
+): EventAdapter {
+  const { adapterOptions, driverOptions } = splitAdapterOptions(options);
+  return createPortableAdapter(
+    backendDriver(definition, driverOptions as Partial<z.input<S>>, adapterOptions),
+    adapterOptions,
+  );
 }
 
 /** A custom backend: receives the overrides passed to createAdapter (no env parsing). */
@@ -40,10 +66,7 @@ export function registerAdapter(name: string, factory: AdapterFactory): void {
  */
 export function registerBackend(definition: BackendDefinition): void {
   registerAdapter(definition.name, (overrides, options) =>
-    definition.create(
-      loadBackendConfig(definition, overrides, process.env, options.logger ?? consoleLogger()),
-      options,
-    ),
+    createPortableAdapter(backendDriver(definition, overrides, options), options),
   );
 }
 
@@ -102,7 +125,7 @@ async function importBackend(name: string): Promise<BackendDefinition> {
     }
     throw error;
   }
-  if (!loaded.backend || typeof loaded.backend.create !== 'function' || loaded.backend.name !== name) {
+  if (!loaded.backend || typeof loaded.backend.driver !== 'function' || loaded.backend.name !== name) {
     throw new EventportError(
       'INTERNAL',
       `${pkg} does not export a "${name}" backend definition; is it a matching version?`,

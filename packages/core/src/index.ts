@@ -60,6 +60,8 @@ export {
   type AdapterFactory,
   availableBackends,
   type BackendDefinition,
+  backendAdapter,
+  backendDriver,
   backendPackage,
   createAdapter,
   registerAdapter,

@@ -2,7 +2,6 @@ import {
   abortable,
   type Capabilities,
   type CreateTopicOptions,
-  consoleLogger,
   type Driver,
   type ErrorClassification,
   EventportError,
@@ -16,7 +15,7 @@ import {
 import { type Admin, AssignerProtocol, Kafka, Partitioners, type Producer } from 'kafkajs';
 import { classifyKafkaError, kafkaLogCreator, kafkaLogLevel, unlessUnsupported } from './errors.js';
 import { committedOffsets, GroupMember, KAFKA_CLOUDEVENTS, type KafkaRecord } from './member.js';
-import { COMPRESSION, type KafkaOptions, type ResolvedKafkaOptions, resolveKafkaOptions } from './options.js';
+import { COMPRESSION, type ResolvedKafkaOptions } from './options.js';
 
 export const KAFKA_CAPABILITIES: Capabilities = {
   orderingKeys: true,
@@ -41,7 +40,6 @@ export interface KafkaNative {
 export class KafkaDriver implements Driver {
   readonly backend = 'kafka';
   readonly capabilities: Capabilities;
-  readonly options: ResolvedKafkaOptions;
   private readonly kafka: Kafka;
   private readonly producer: Producer;
   private adminClient: Promise<Admin> | undefined;
@@ -50,12 +48,11 @@ export class KafkaDriver implements Driver {
   /** The groups opened here, by topic: what listGroups can name where the broker lists none. */
   private readonly opened = new Map<string, Set<string>>();
 
-  /** Env vars (KAFKA_SERVER...) fill what `options` leave out. */
+  /** Settings validated by `backendDriver(backend, options)`. */
   constructor(
-    options: KafkaOptions = {},
-    private readonly logger: Logger = consoleLogger(),
+    readonly options: ResolvedKafkaOptions,
+    private readonly logger: Logger,
   ) {
-    this.options = resolveKafkaOptions(options, process.env, logger);
     const { saslMechanism: mechanism, saslUsername: username, saslPassword: password, ...o } = this.options;
     this.capabilities = { ...KAFKA_CAPABILITIES, topicAdmin: o.topicAdmin };
     const retry = { retries: o.retries, initialRetryTime: 200, maxRetryTime: 5_000 };

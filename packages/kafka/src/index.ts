@@ -1,10 +1,4 @@
-import {
-  type AdapterOptions,
-  type BackendDefinition,
-  createPortableAdapter,
-  type EventAdapter,
-  splitAdapterOptions,
-} from '@eventport/core';
+import { type AdapterOptions, type BackendDefinition, backendAdapter, type EventAdapter } from '@eventport/core';
 import { KafkaDriver } from './driver.js';
 import { type KafkaOptions, kafkaConfig, type kafkaSchema } from './options.js';
 
@@ -19,13 +13,11 @@ export {
   type SaslMechanism,
 } from './options.js';
 
-/** Validated before anything connects; env vars (KAFKA_SERVER...) fill what the options leave out. */
-export function createKafkaAdapter(options: KafkaOptions & AdapterOptions = {}): EventAdapter {
-  const { adapterOptions, driverOptions } = splitAdapterOptions(options);
-  return createPortableAdapter(new KafkaDriver(driverOptions, adapterOptions.logger), adapterOptions);
-}
-
-export const backend: BackendDefinition<typeof kafkaSchema> = {
+export const backend: BackendDefinition<typeof kafkaSchema, KafkaDriver> = {
   ...kafkaConfig,
-  create: (config, options) => createKafkaAdapter({ ...config, ...options }),
+  driver: (config, { logger }) => new KafkaDriver(config, logger),
 };
+
+/** Validated before anything connects; env vars (KAFKA_SERVER...) fill what the options leave out. */
+export const createKafkaAdapter = (options: KafkaOptions & AdapterOptions = {}): EventAdapter =>
+  backendAdapter(backend, options);

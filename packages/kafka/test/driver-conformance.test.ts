@@ -1,5 +1,5 @@
-import { silentLogger } from '@eventport/core';
-import { KafkaDriver } from '@eventport/kafka';
+import { backendDriver, silentLogger } from '@eventport/core';
+import { backend } from '@eventport/kafka';
 import { runDriverConformance } from '@eventport/testkit';
 import { restartMock, testBroker } from './broker';
 
@@ -9,7 +9,8 @@ const group = { sessionTimeout: 6_000, heartbeatInterval: 500, topicAdmin: !brok
 
 runDriverConformance({
   name: 'kafka',
-  makeDriver: () => new KafkaDriver({ brokers: broker.servers, ...group }, silentLogger),
-  makeSilentDriver: ({ host, port }) => new KafkaDriver({ brokers: [`${host}:${port}`], ...group }, silentLogger),
+  makeDriver: () => backendDriver(backend, { brokers: broker.servers, ...group }, { logger: silentLogger }),
+  makeSilentDriver: ({ host, port }) =>
+    backendDriver(backend, { brokers: [`${host}:${port}`], ...group }, { logger: silentLogger }),
   ...(broker.control ? { restartBroker: () => restartMock(broker) } : {}),
 });

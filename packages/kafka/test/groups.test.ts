@@ -1,11 +1,11 @@
-import { silentLogger } from '@eventport/core';
-import { KafkaDriver } from '@eventport/kafka';
+import { backendDriver, silentLogger } from '@eventport/core';
+import { backend } from '@eventport/kafka';
 import { expect, test } from '@jest/globals';
 import { AssignerProtocol } from 'kafkajs';
 
 // librdkafka's mock serves no ListGroups / DescribeGroups: this is the Apache Kafka path, against a stand-in admin.
 test('listGroups names the groups our naming made that hold a position on the topic: commits or subscribed members', async () => {
-  const driver = new KafkaDriver({ brokers: ['a:9092'] }, silentLogger);
+  const driver = backendDriver(backend, { brokers: ['a:9092'] }, { logger: silentLogger });
   const member = (topics: string[]) => ({
     memberId: 'm',
     clientId: 'c',

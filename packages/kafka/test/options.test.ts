@@ -1,5 +1,5 @@
-import type { Logger } from '@eventport/core';
-import { backend, classifyKafkaError, createKafkaAdapter, KafkaDriver } from '@eventport/kafka';
+import { backendDriver, type Logger } from '@eventport/core';
+import { backend, classifyKafkaError, createKafkaAdapter } from '@eventport/kafka';
 import { describe, expect, test } from '@jest/globals';
 import * as kafkajs from 'kafkajs';
 import {
@@ -26,10 +26,10 @@ const protocolError = (type: string, code: number, retriable: boolean) =>
 // Configuration checks and error mapping: no broker involved, nothing here connects.
 describe('kafka options', () => {
   test('capabilities: topic admin on by default and switchable, no broker-side delivery count', () => {
-    const driver = new KafkaDriver({ brokers: 'a:9092, b:9093' });
+    const driver = backendDriver(backend, { brokers: 'a:9092, b:9093' });
     expect(driver.capabilities.topicAdmin).toBe(true);
     expect(driver.capabilities.deliveryCount).toBe(false);
-    expect(new KafkaDriver({ brokers: ['a:9092'], topicAdmin: false }).capabilities.topicAdmin).toBe(false);
+    expect(backendDriver(backend, { brokers: ['a:9092'], topicAdmin: false }).capabilities.topicAdmin).toBe(false);
   });
 
   test.each([
@@ -238,7 +238,7 @@ describe('kafka error mapping', () => {
 
   test('errors that are not from kafkajs are left to core: INTERNAL, not retryable', () => {
     expect(classifyKafkaError(new Error('boom'))).toBeUndefined();
-    expect(new KafkaDriver({ brokers: ['a:9092'] }).classify(new TypeError('a bug'))).toEqual({
+    expect(backendDriver(backend, { brokers: ['a:9092'] }).classify(new TypeError('a bug'))).toEqual({
       code: 'INTERNAL',
       retryable: false,
     });

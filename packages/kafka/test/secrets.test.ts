@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { inspect } from 'node:util';
-import { type Logger, silentLogger } from '@eventport/core';
-import { createKafkaAdapter, KafkaDriver } from '@eventport/kafka';
+import { backendDriver, type Logger, silentLogger } from '@eventport/core';
+import { backend, createKafkaAdapter } from '@eventport/kafka';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { testBroker } from './broker';
 
@@ -67,7 +67,7 @@ test.each([
   await adapter.publish({ topic: 'ep-kafka-secrets', data: { n: 1 } }).catch((error: unknown) => errors.push(error));
   await adapter.disconnect();
   // What the driver itself throws, before core wraps it.
-  const driver = new KafkaDriver({ brokers: brokers(), ...sasl }, silentLogger);
+  const driver = backendDriver(backend, { brokers: brokers(), ...sasl }, { logger: silentLogger });
   await driver.connect(AbortSignal.timeout(4_000)).catch((error: unknown) => errors.push(error));
   await driver.disconnect();
 

@@ -1,11 +1,4 @@
-import {
-  type AdapterOptions,
-  type BackendDefinition,
-  createPortableAdapter,
-  type EventAdapter,
-  loadBackendConfig,
-  splitAdapterOptions,
-} from '@eventport/core';
+import { type AdapterOptions, type BackendDefinition, backendAdapter, type EventAdapter } from '@eventport/core';
 import { type KinesisOptions, kinesisSchema } from './config.js';
 import { KinesisDriver } from './driver.js';
 
@@ -18,7 +11,7 @@ export { KINESIS_CAPABILITIES, KinesisDriver } from './driver.js';
 export { decodeEnvelope, ENVELOPE_VERSION, encodeEnvelope } from './envelope.js';
 export type { KinesisRecord } from './receiver.js';
 
-export const backend: BackendDefinition<typeof kinesisSchema> = {
+export const backend: BackendDefinition<typeof kinesisSchema, KinesisDriver> = {
   name: 'kinesis',
   env: {
     region: 'AWS_REGION',
@@ -29,14 +22,9 @@ export const backend: BackendDefinition<typeof kinesisSchema> = {
     checkpointStore: 'KINESIS_CHECKPOINT_URL',
   },
   schema: kinesisSchema,
-  create: (config, options) => createPortableAdapter(new KinesisDriver(config, options.logger), options),
+  driver: (config, { logger }) => new KinesisDriver(config, logger),
 };
 
 /** Options over the same env vars as createAdapter('kinesis'), validated before anything connects. */
-export function createKinesisAdapter(options: KinesisOptions & AdapterOptions = {}): EventAdapter {
-  const { adapterOptions, driverOptions } = splitAdapterOptions(options);
-  return backend.create(
-    loadBackendConfig(backend, driverOptions, process.env, adapterOptions.logger),
-    adapterOptions,
-  ) as EventAdapter;
-}
+export const createKinesisAdapter = (options: KinesisOptions & AdapterOptions = {}): EventAdapter =>
+  backendAdapter(backend, options);

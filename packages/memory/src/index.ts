@@ -1,14 +1,9 @@
-import { type AdapterOptions, type BackendDefinition, createPortableAdapter, type EventAdapter } from '@eventport/core';
+import { type AdapterOptions, type BackendDefinition, backendAdapter, type EventAdapter } from '@eventport/core';
 import { z } from 'zod';
 import { MemoryDriver, type MemoryOptions } from './driver.js';
 
 export { MemoryBroker } from './broker.js';
 export { MEMORY_CAPABILITIES, MemoryDriver, type MemoryOptions } from './driver.js';
-
-export function createMemoryAdapter(options: MemoryOptions & AdapterOptions = {}): EventAdapter {
-  const { broker, retainPerTopic, maxBacklogPerTopic, ...adapterOptions } = options;
-  return createPortableAdapter(new MemoryDriver({ broker, retainPerTopic, maxBacklogPerTopic }), adapterOptions);
-}
 
 const memoryOptions = z.strictObject({
   broker: z.custom<MemoryOptions['broker']>().optional(),
@@ -16,9 +11,12 @@ const memoryOptions = z.strictObject({
   maxBacklogPerTopic: z.number().int().positive().optional(),
 });
 
-export const backend: BackendDefinition<typeof memoryOptions> = {
+export const backend: BackendDefinition<typeof memoryOptions, MemoryDriver> = {
   name: 'memory',
   env: {},
   schema: memoryOptions,
-  create: (config, options) => createMemoryAdapter({ ...config, ...options }),
+  driver: (config) => new MemoryDriver(config),
 };
+
+export const createMemoryAdapter = (options: MemoryOptions & AdapterOptions = {}): EventAdapter =>
+  backendAdapter(backend, options);

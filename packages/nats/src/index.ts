@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { AdapterOptions, BackendDefinition, EventAdapter } from '@eventport/core';
-import { configFields, createPortableAdapter, DEFAULT_DEADLINES, loadBackendConfig } from '@eventport/core';
+import { backendAdapter, configFields, DEFAULT_DEADLINES } from '@eventport/core';
 import type { ConsumerConfig, StreamConfig } from '@nats-io/jetstream';
 import { credsAuthenticator, type NodeConnectionOptions, nkeyAuthenticator } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -66,21 +66,7 @@ function connectionOptions(config: NatsConfig, connectMs: number): NodeConnectio
   return options;
 }
 
-/** The driver alone (runDriverConformance, tools); `connectMs` is core's connect deadline. */
-export function createNatsDriver(options: NatsOptions = {}, connectMs = DEFAULT_DEADLINES.connectMs): NatsDriver {
-  const config = loadBackendConfig(backend, options, {});
-  const { streamPrefix, ackWaitMs, requestTimeoutMs, stream, consumer } = config;
-  const connection = connectionOptions(config, connectMs);
-  return new NatsDriver({ connection, streamPrefix, ackWaitMs, requestTimeoutMs, stream, consumer });
-}
-
-export function createNatsAdapter(options: NatsOptions & AdapterOptions = {}): EventAdapter {
-  const { logger, codec, maxPayloadBytes, publishAttempts, deadlines, ...natsOnly } = options;
-  const driver = createNatsDriver(natsOnly, deadlines?.connectMs);
-  return createPortableAdapter(driver, { logger, codec, maxPayloadBytes, publishAttempts, deadlines });
-}
-
-export const backend: BackendDefinition<typeof natsOptions> = {
+export const backend: BackendDefinition<typeof natsOptions, NatsDriver> = {
   name: 'nats',
   // url: NATS_URL, password: NATS_PASSWORD, nkeyFile: NATS_NKEY, caFile: NATS_CA...
   env: Object.fromEntries(
@@ -90,5 +76,13 @@ export const backend: BackendDefinition<typeof natsOptions> = {
   ),
   schema: natsOptions,
   announceDefaults: ['url'],
-  create: (config, options) => createNatsAdapter({ ...config, ...options }),
+  // Only the connection options carry a credential, inside the client's authenticators.
+  driver: (config, { deadlines }) => {
+    const { streamPrefix, ackWaitMs, requestTimeoutMs, stream, consumer } = config;
+    const connection = connectionOptions(config, deadlines?.connectMs ?? DEFAULT_DEADLINES.connectMs);
+    return new NatsDriver({ connection, streamPrefix, ackWaitMs, requestTimeoutMs, stream, consumer });
+  },
 };
+
+export const createNatsAdapter = (options: NatsOptions & AdapterOptions = {}): EventAdapter =>
+  backendAdapter(backend, options);

@@ -1,4 +1,5 @@
-import { createNatsDriver } from '@eventport/nats';
+import { backendDriver } from '@eventport/core';
+import { backend } from '@eventport/nats';
 import { runDriverConformance } from '@eventport/testkit';
 import { afterAll, beforeAll } from '@jest/globals';
 import { PrivateNats } from './private-nats';
@@ -7,7 +8,7 @@ const server = new PrivateNats();
 beforeAll(() => server.start());
 afterAll(() => server.stop());
 
-const driverOn = (url: string) => createNatsDriver({ url, ackWaitMs: 5_000 });
+const driverOn = (url: string) => backendDriver(backend, { url, ackWaitMs: 5_000 });
 
 runDriverConformance({
   name: 'nats',

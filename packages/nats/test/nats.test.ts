@@ -5,8 +5,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { createAdapter, type EventAdapter, EventportError, type Logger, RESERVED_HEADERS } from '@eventport/core';
-import { classifyNatsError, createNatsAdapter, createNatsDriver } from '@eventport/nats';
+import {
+  backendDriver,
+  createAdapter,
+  type EventAdapter,
+  EventportError,
+  type Logger,
+  RESERVED_HEADERS,
+} from '@eventport/core';
+import { backend, classifyNatsError, createNatsAdapter } from '@eventport/nats';
 import { eventually, sleep, Tally } from '@eventport/testkit';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
@@ -317,7 +324,7 @@ describe('on the shared server', () => {
   test('a send retried within the duplicate window is stored once; the same message id published again (a replay) is stored again', async () => {
     const topic = topicFor('dedupe');
     created.push(topic);
-    const driver = createNatsDriver({ url });
+    const driver = backendDriver(backend, { url });
     await driver.connect(AbortSignal.timeout(10_000));
     try {
       // What core does when a send's answer is lost: the same record, the same dedupeId, sent again.
@@ -393,7 +400,7 @@ describe('on the shared server', () => {
   test('an ephemeral group: the server would remove it by itself, its last member deletes it, and it never takes over a durable one', async () => {
     const topic = topicFor('ephemeral');
     created.push(topic);
-    const driver = createNatsDriver({ url });
+    const driver = backendDriver(backend, { url });
     await driver.connect(AbortSignal.timeout(5_000));
     const nc = await connect({ servers: url });
     try {
@@ -432,8 +439,8 @@ describe('on the shared server', () => {
   test('extend() (working) keeps a slow record from being redelivered past the ack wait', async () => {
     const topic = topicFor('extend');
     created.push(topic);
-    const driver = createNatsDriver({ url, ackWaitMs: 1_000 });
-    const other = createNatsDriver({ url, ackWaitMs: 1_000 });
+    const driver = backendDriver(backend, { url, ackWaitMs: 1_000 });
+    const other = backendDriver(backend, { url, ackWaitMs: 1_000 });
     await Promise.all([driver.connect(AbortSignal.timeout(5_000)), other.connect(AbortSignal.timeout(5_000))]);
     try {
       const options = { group: 'slow', fromBeginning: true, maxUnsettled: 8 };

@@ -1,12 +1,6 @@
-import {
-  type AdapterOptions,
-  type BackendDefinition,
-  createPortableAdapter,
-  type EventAdapter,
-  splitAdapterOptions,
-} from '@eventport/core';
+import { type AdapterOptions, type BackendDefinition, backendAdapter, type EventAdapter } from '@eventport/core';
 import { PubSubDriver } from './driver.js';
-import { PUBSUB_ENV, type PubSubOptions, pubsubSchema, resolvePubSubOptions } from './options.js';
+import { type PubSubOptions, pubsubSchema } from './options.js';
 
 export { PUBSUB_CAPABILITIES, PubSubDriver } from './driver.js';
 export { classifyPubSubError } from './errors.js';
@@ -19,23 +13,20 @@ export {
   type PubSubOptions,
   type PubSubRetryPolicy,
   pubsubSchema,
-  resolvePubSubOptions,
 } from './options.js';
 export { PubSubReceiver, type PubSubRecord } from './receiver.js';
 
 /** `EVENT_TYPE=pubsub`: GCP_PROJECT_ID, GCP_CREDENTIALS_PATH and PUBSUB_EMULATOR_HOST feed one strict schema. */
-export const backend: BackendDefinition<typeof pubsubSchema> = {
+export const backend: BackendDefinition<typeof pubsubSchema, PubSubDriver> = {
   name: 'pubsub',
-  env: PUBSUB_ENV,
+  env: { projectId: 'GCP_PROJECT_ID', keyFilename: 'GCP_CREDENTIALS_PATH', emulatorHost: 'PUBSUB_EMULATOR_HOST' },
   schema: pubsubSchema,
-  create: (config, options) => createPortableAdapter(new PubSubDriver(config), options),
+  driver: (config) => new PubSubDriver(config),
 };
 
 /**
  * Options are validated here (env vars fill in what they leave out), before any connection opens;
  * `adapter.native()` is the PubSub client.
  */
-export function createPubSubAdapter(options: Partial<PubSubOptions> & AdapterOptions): EventAdapter {
-  const { adapterOptions, driverOptions } = splitAdapterOptions(options);
-  return createPortableAdapter(new PubSubDriver(resolvePubSubOptions(driverOptions)), adapterOptions);
-}
+export const createPubSubAdapter = (options: Partial<PubSubOptions> & AdapterOptions): EventAdapter =>
+  backendAdapter(backend, options);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { EventportError, loadBackendConfig } from '@eventport/core';
+import { EventportError } from '@eventport/core';
 import type { ClientConfig } from '@google-cloud/pubsub';
 import { z } from 'zod';
 
@@ -96,14 +96,3 @@ export type PubSubConfig = z.output<typeof pubsubSchema>;
 export type PubSubDeadLetterOptions = NonNullable<PubSubOptions['deadLetter']>;
 export type PubSubRetryPolicy = NonNullable<PubSubOptions['retryPolicy']>;
 export type PubSubBatchingOptions = NonNullable<PubSubOptions['batching']>;
-
-export const PUBSUB_ENV = {
-  projectId: 'GCP_PROJECT_ID',
-  keyFilename: 'GCP_CREDENTIALS_PATH',
-  emulatorHost: 'PUBSUB_EMULATOR_HOST',
-} as const;
-
-/** Defaults < env vars < `options`, validated before anything connects (INVALID_CONFIG naming the option or env var). */
-export function resolvePubSubOptions(options: Partial<PubSubOptions>, env = process.env): PubSubConfig {
-  return loadBackendConfig({ name: 'pubsub', env: PUBSUB_ENV, schema: pubsubSchema }, options, env);
-}

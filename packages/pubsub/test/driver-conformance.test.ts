@@ -1,9 +1,10 @@
-import { PubSubDriver, resolvePubSubOptions } from '@eventport/pubsub';
+import { backendDriver } from '@eventport/core';
+import { backend } from '@eventport/pubsub';
 import { runDriverConformance } from '@eventport/testkit';
 import { emulatorHost, projectId } from './env';
 
 const driverFor = (host: string, requestTimeoutMs?: number) =>
-  new PubSubDriver(resolvePubSubOptions({ projectId, emulatorHost: host, ackDeadlineSeconds: 10, requestTimeoutMs }));
+  backendDriver(backend, { projectId, emulatorHost: host, ackDeadlineSeconds: 10, requestTimeoutMs });
 
 runDriverConformance({
   name: 'pubsub',

@@ -1,20 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
-import type { EventAdapter, Logger, ReceivedMessage } from '@eventport/core';
+import {
+  backendDriver,
+  type EventAdapter,
+  type Logger,
+  loadBackendConfig,
+  type ReceivedMessage,
+} from '@eventport/core';
 import {
   backend,
   classifyPubSubError,
   createPubSubAdapter,
   defaultSubscriptionName,
-  PubSubDriver,
   type PubSubOptions,
   PubSubReceiver,
   type PubSubRecord,
 } from '@eventport/pubsub';
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { resolvePubSubOptions } from '../src/options';
 import { emulatorHost, projectId } from './env';
 import { fakeCredentials } from './fake-credentials';
 
@@ -73,7 +77,10 @@ describe('pubsub options', () => {
     process.env.GCP_PROJECT_ID = 'from-env-project';
     process.env.PUBSUB_EMULATOR_HOST = 'localhost:1';
     try {
-      const resolved = resolvePubSubOptions({ projectId: 'explicit-project', deadLetter: { maxDeliveryAttempts: 5 } });
+      const resolved = loadBackendConfig(backend, {
+        projectId: 'explicit-project',
+        deadLetter: { maxDeliveryAttempts: 5 },
+      });
       expect(resolved).toMatchObject({
         projectId: 'explicit-project',
         emulatorHost: 'localhost:1',
@@ -89,7 +96,7 @@ describe('pubsub options', () => {
       expect(resolved.subscriptionName('orders', 'billing')).toBe('orders.billing');
       expect(resolved.deadLetter?.topic('orders')).toBe('orders.dlq');
       process.env.PUBSUB_EMULATOR_HOST = 'http://x';
-      expect(() => resolvePubSubOptions({ projectId })).toThrow(/PUBSUB_EMULATOR_HOST: must be host:port/);
+      expect(() => loadBackendConfig(backend, { projectId })).toThrow(/PUBSUB_EMULATOR_HOST: must be host:port/);
     } finally {
       for (const [name, value] of Object.entries(env)) {
         if (value === undefined) delete process.env[name];
@@ -153,12 +160,12 @@ describe('pubsub options', () => {
       code: 'TIMEOUT',
       retryable: true,
     });
-    const driver = new PubSubDriver(resolvePubSubOptions({ projectId }));
+    const driver = backendDriver(backend, { projectId });
     expect(driver.classify(new Error('unrelated'))).toEqual({ code: 'INTERNAL', retryable: false });
   });
 
   test('sanitize: key-file content is scrubbed from messages, stacks and causes', () => {
-    const driver = new PubSubDriver(resolvePubSubOptions({ projectId }));
+    const driver = backendDriver(backend, { projectId });
     const pem = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----';
     const parse = new SyntaxError(`Unexpected token 'M', ..."ate_key": MIIEvQIBAD"... is not valid JSON`);
     const sanitized = driver.sanitize(new Error(`cannot read key: ${pem}`, { cause: parse })) as Error;
@@ -276,7 +283,7 @@ describe('pubsub against the emulator', () => {
   });
 
   test('flow control: a receiver holds at most maxUnsettled unsettled records; settling lets the next ones in', async () => {
-    const driver = new PubSubDriver(resolvePubSubOptions({ projectId, emulatorHost }));
+    const driver = backendDriver(backend, { projectId, emulatorHost });
     await driver.connect(AbortSignal.timeout(10_000));
     const topic = topicFor('window');
     const receiver = await driver.openReceiver(

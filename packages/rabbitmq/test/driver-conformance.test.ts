@@ -1,5 +1,5 @@
-import { silentLogger } from '@eventport/core';
-import { createRabbitMqDriver } from '@eventport/rabbitmq';
+import { backendDriver, silentLogger } from '@eventport/core';
+import { backend } from '@eventport/rabbitmq';
 import { runDriverConformance } from '@eventport/testkit';
 import { afterAll } from '@jest/globals';
 import { claimRestartsFor, deleteTopology, groupsBoundTo, RABBITMQ_URL, restartRabbitMq } from './broker';
@@ -13,9 +13,9 @@ const managementUrl = process.env.RABBITMQ_MANAGEMENT_URL;
 
 runDriverConformance({
   name: 'rabbitmq',
-  makeDriver: () => createRabbitMqDriver({ url: RABBITMQ_URL, managementUrl }, silentLogger),
+  makeDriver: () => backendDriver(backend, { url: RABBITMQ_URL, managementUrl }, { logger: silentLogger }),
   makeSilentDriver: ({ host, port }) =>
-    createRabbitMqDriver({ url: `amqp://guest:guest@${host}:${port}` }, silentLogger),
+    backendDriver(backend, { url: `amqp://guest:guest@${host}:${port}` }, { logger: silentLogger }),
   restartBroker: restartRabbitMq,
   listGroups: (topic) => groupsBoundTo(topic),
 });

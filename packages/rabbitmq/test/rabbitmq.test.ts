@@ -3,6 +3,7 @@ import net from 'node:net';
 import { inspect } from 'node:util';
 import {
   type AdapterOptions,
+  backendDriver,
   createAdapter,
   createPortableAdapter,
   type EventAdapter,
@@ -15,7 +16,6 @@ import {
   backend,
   classifyAmqpError,
   createRabbitMqAdapter,
-  createRabbitMqDriver,
   queueName,
   RABBITMQ_CAPABILITIES,
   RabbitMqDriver,
@@ -154,7 +154,7 @@ describe('configuration', () => {
     ];
     for (const failure of failures) expect(failure).toMatchObject({ code: 'PERMISSION_DENIED' });
     // The raw driver error too: what a tool driving the driver directly would print.
-    const driver = createRabbitMqDriver({ url: url.toString() }, logger);
+    const driver = backendDriver(backend, { url: url.toString() }, { logger });
     failures.push(await caught(driver.connect(AbortSignal.timeout(10_000))));
     await driver.disconnect();
     const health = await adapter.health();
@@ -686,7 +686,7 @@ describe('ephemeral groups and listGroups', () => {
       .filter((line) => line.trim() === queue);
   // The driver's own listGroups, through the broker's management plugin (scripts/brokers/up.sh enables it).
   const listGroupsVia = (managementUrl: string) => {
-    const driver = createRabbitMqDriver({ url: RABBITMQ_URL, managementUrl }, quietLogger());
+    const driver = backendDriver(backend, { url: RABBITMQ_URL, managementUrl }, { logger: quietLogger() });
     const listGroups = driver.listGroups as NonNullable<typeof driver.listGroups>;
     return (topic: string) => listGroups(topic, AbortSignal.timeout(30_000));
   };
@@ -814,7 +814,7 @@ describe('driver contract', () => {
       arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' },
     });
     await channel.bindQueue(queue, topic, '#');
-    const driver = createRabbitMqDriver({ url: RABBITMQ_URL }, quietLogger());
+    const driver = backendDriver(backend, { url: RABBITMQ_URL }, { logger: quietLogger() });
     try {
       const records = [1, 2, 3].map((n) => ({
         headers: { n: String(n) },
@@ -834,7 +834,7 @@ describe('driver contract', () => {
 
   test('a lost connection: receive and settle throw a retryable CONNECTION error, the next call reconnects, the broker redelivers', async () => {
     const name = `${prefix}lost`;
-    const driver = createRabbitMqDriver({ url: RABBITMQ_URL, connectionName: name }, quietLogger());
+    const driver = backendDriver(backend, { url: RABBITMQ_URL, connectionName: name }, { logger: quietLogger() });
     const topic = topicFor('lost');
     const options = { group: 'g', fromBeginning: false, maxUnsettled: 10 };
     try {

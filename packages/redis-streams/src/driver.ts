@@ -8,16 +8,14 @@ import {
   EventportError,
   type Logger,
   type OutgoingRecord,
-  parseOptions,
   type ReceiverOptions,
   SENT,
   type SendResult,
-  silentLogger,
 } from '@eventport/core';
 import Redis from 'ioredis';
 import { entryFields, parseCursorReply, parsePending } from './entries.js';
 import { classifyRedisError } from './errors.js';
-import { type RedisStreamsConfig, type RedisStreamsOptions, redisStreamsSchema } from './options.js';
+import type { RedisStreamsConfig } from './options.js';
 import { BLOCK_MS, type GroupState, RedisStreamsReceiver, readGroups } from './receiver.js';
 
 export const REDIS_STREAMS_CAPABILITIES: Capabilities = {
@@ -47,16 +45,15 @@ export class RedisStreamsDriver implements Driver {
   readonly backend = 'redis-streams';
   readonly capabilities = REDIS_STREAMS_CAPABILITIES;
   readonly classify = classifyRedisError;
-  private readonly config: RedisStreamsConfig;
   private readonly consumerName: string;
   private client: Redis | undefined;
   private readonly groups = new Map<string, GroupState>();
 
+  /** Settings validated by `backendDriver(backend, options)`. */
   constructor(
-    options: RedisStreamsOptions = {},
-    private readonly logger: Logger = silentLogger,
+    private readonly config: RedisStreamsConfig,
+    private readonly logger: Logger,
   ) {
-    this.config = parseOptions(redisStreamsSchema, options, 'redis-streams');
     this.consumerName = this.config.consumerName ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   }
 

@@ -1,4 +1,5 @@
-import { RedisStreamsDriver } from '@eventport/redis-streams';
+import { backendDriver, silentLogger } from '@eventport/core';
+import { backend } from '@eventport/redis-streams';
 import { runDriverConformance } from '@eventport/testkit';
 import { afterAll, beforeAll } from '@jest/globals';
 import { PrivateRedis } from './private-redis.js';
@@ -10,7 +11,8 @@ afterAll(() => redis.stop());
 
 runDriverConformance({
   name: 'redis-streams',
-  makeDriver: () => new RedisStreamsDriver({ url: redis.url }),
-  makeSilentDriver: ({ host, port }) => new RedisStreamsDriver({ url: `redis://${host}:${port}` }),
+  makeDriver: () => backendDriver(backend, { url: redis.url }, { logger: silentLogger }),
+  makeSilentDriver: ({ host, port }) =>
+    backendDriver(backend, { url: `redis://${host}:${port}` }, { logger: silentLogger }),
   restartBroker: () => redis.restart(),
 });
