@@ -14,7 +14,6 @@ import {
   type Subscription,
   subscriptionWithClose,
 } from '@eventport/core';
-import { context } from '@opentelemetry/api';
 import { z } from 'zod';
 import { type InstrumentOptions, type Instruments, instrumentsFor } from './instruments.js';
 import { Tracing, type TracingOptions } from './tracing.js';
@@ -58,14 +57,26 @@ export type MetricsAdapter = EventAdapter & Metrics;
 
 type Outcome = 'ack' | 'nack' | 'invalid';
 
-interface TopicLabels {
-  base: { topic: string; backend: string };
+/** Counted per message since the last read of the registry; `flush` hands them to prom-client. */
+interface Unflushed {
+  published: number;
+  inFlight: number;
+  ack: number;
+  nack: number;
+  invalid: number;
 }
 
-interface ConsumerLabels {
+interface TopicLabels {
+  base: { topic: string; backend: string };
+  unflushed: Unflushed;
+}
+
+interface ConsumerLabels extends TopicLabels {
   base: { topic: string; backend: string; group: string };
   outcome: Record<Outcome, { topic: string; backend: string; group: string; outcome: Outcome }>;
 }
+
+const OUTCOMES: readonly Outcome[] = ['ack', 'nack', 'invalid'];
 
 /** Set by @eventport/dlq on every dead letter: the topic the message was dead-lettered from. */
 const DEAD_LETTER_ORIGIN_HEADER = 'dlq-original-topic';
@@ -105,6 +116,8 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
   /** Errors the handler wrapper already counted as invalid; the onInvalid hook they reach next skips them. */
   private readonly countedInvalid = new WeakSet<object>();
   private readonly labelCache = new Map<string, TopicLabels | ConsumerLabels>();
+  /** Label sets with counts prom-client has not been given yet. */
+  private readonly unflushed = new Set<TopicLabels | ConsumerLabels>();
   private readonly subscriptions = new Set<Subscription>();
 
   constructor(inner: EventAdapter, options: MetricsOptions) {
@@ -113,6 +126,7 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
       backend: inner.backend,
       subscriptions: () => this.subscriptionStates(),
       health: () => this.health(),
+      flush: () => this.flush(),
     });
     this.tracing = new Tracing(inner.backend, options);
     this.topicLabel = options.topicLabel ?? ((topic) => topic);
@@ -208,7 +222,7 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
     }
     const seconds = (performance.now() - startedAt) / 1000;
     for (const [labels, count] of this.countByTopic(inputs)) {
-      this.instruments.published.inc(labels.base, count);
+      this.count(labels, 'published', count);
       this.instruments.publishDuration.observe(labels.base, seconds);
     }
     for (const input of inputs) {
@@ -247,13 +261,13 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
         id: message.id,
         attempt: message.attempt,
       });
-      this.instruments.inFlight.inc(labels.base);
+      this.count(labels, 'inFlight', 1);
       this.totals.inFlight++;
       const startedAt = performance.now();
       let thrown: Outcome | undefined;
       let failure: unknown;
       try {
-        await context.with(consumer.context, () => handler(message));
+        await this.tracing.runInConsume(consumer, () => handler(message));
       } catch (error) {
         failure = error;
         thrown = error instanceof InvalidMessageError ? 'invalid' : 'nack';
@@ -262,7 +276,7 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
       } finally {
         const outcome = settledAs ?? thrown ?? 'ack';
         const seconds = (performance.now() - startedAt) / 1000;
-        this.instruments.inFlight.dec(labels.base);
+        this.count(labels, 'inFlight', -1);
         this.totals.inFlight--;
         this.instruments.handlerDuration.observe(labels.base, seconds);
         this.totals.handlerRuns++;
@@ -294,10 +308,30 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
   }
 
   private countConsumed(labels: ConsumerLabels, outcome: Outcome): void {
-    this.instruments.consumed.inc(labels.outcome[outcome]);
+    this.count(labels, outcome, 1);
     if (outcome === 'ack') this.totals.acked++;
     else if (outcome === 'nack') this.totals.nacked++;
     else this.totals.invalid++;
+  }
+
+  private count(labels: TopicLabels, what: keyof Unflushed, count: number): void {
+    labels.unflushed[what] += count;
+    this.unflushed.add(labels);
+  }
+
+  private flush(): void {
+    const { published, consumed, inFlight } = this.instruments;
+    for (const labels of this.unflushed) {
+      const counts = labels.unflushed;
+      if (counts.published > 0) published.inc(labels.base, counts.published);
+      if ('outcome' in labels) {
+        for (const outcome of OUTCOMES) if (counts[outcome] > 0) consumed.inc(labels.outcome[outcome], counts[outcome]);
+        // Also at 0: a group that handled anything has an in-flight series.
+        inFlight.inc(labels.base, counts.inFlight);
+      }
+      Object.assign(counts, { published: 0, inFlight: 0, ack: 0, nack: 0, invalid: 0 });
+    }
+    this.unflushed.clear();
   }
 
   private countByTopic(inputs: readonly PublishInput<unknown>[]): Array<[TopicLabels, number]> {
@@ -316,11 +350,13 @@ class InstrumentedAdapter extends ForwardingAdapter implements Metrics {
     const cached = this.labelCache.get(cacheKey);
     if (cached) return cached;
     const base = { topic: this.label(topic), backend: this.backend };
+    const unflushed = { published: 0, inFlight: 0, ack: 0, nack: 0, invalid: 0 };
     const labels =
       group === undefined
-        ? { base }
+        ? { base, unflushed }
         : {
             base: { ...base, group },
+            unflushed,
             outcome: {
               ack: { ...base, group, outcome: 'ack' as const },
               nack: { ...base, group, outcome: 'nack' as const },

@@ -48,6 +48,8 @@ export interface ScrapeSource {
   }>;
   /** The adapter's health(), which answers within its deadline (a disconnected adapter may reject). */
   health(): Promise<HealthStatus>;
+  /** Adds the per-message counts kept since the last read to the counters and the in-flight gauge. */
+  flush(): void;
 }
 
 const STATES = ['running', 'reconnecting', 'closed'] as const;
@@ -73,6 +75,10 @@ export function instrumentsFor(options: InstrumentOptions, source?: ScrapeSource
   const existing = <M>(name: string, create: () => M): M =>
     (registry.getSingleMetric(name) as M | undefined) ?? create();
   const subscriptions = () => [...sources].flatMap((each) => each.subscriptions());
+  // Per-message counts reach prom-client when it is read (every read runs collect), not one hashed label set per message.
+  const flushAll = () => {
+    for (const each of sources) each.flush();
+  };
   // Read at scrape time from the broker (one call per subscription, within the health deadline); a
   // subscription whose broker reports no lag, or did not answer, has no sample rather than a made-up one.
   const lagGauge = (name: string, help: string, pick: (lag: ConsumerLag) => number | undefined) =>
@@ -110,6 +116,7 @@ export function instrumentsFor(options: InstrumentOptions, source?: ScrapeSource
           help: 'Messages the broker accepted',
           labelNames: ['topic', 'backend'],
           registers: [registry],
+          collect: flushAll,
         }),
     ),
     publishErrors: existing(
@@ -130,6 +137,7 @@ export function instrumentsFor(options: InstrumentOptions, source?: ScrapeSource
           help: 'Deliveries handled: ack (handler resolved), nack (handler threw; redelivered), invalid (undecodable or schema-invalid)',
           labelNames: ['topic', 'backend', 'group', 'outcome'],
           registers: [registry],
+          collect: flushAll,
         }),
     ),
     publishDuration: durationHistogram(
@@ -152,6 +160,7 @@ export function instrumentsFor(options: InstrumentOptions, source?: ScrapeSource
           help: 'Deliveries being handled right now',
           labelNames: ['topic', 'backend', 'group'],
           registers: [registry],
+          collect: flushAll,
         }),
     ),
     deadLettered: existing(

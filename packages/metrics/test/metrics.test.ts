@@ -60,6 +60,26 @@ describe('withMetrics: Prometheus metrics', () => {
     expect(snapshot.averagePublishLatencyMs).toBeGreaterThan(0);
   });
 
+  test('counts kept between reads reach the registry once: every read sees the running total', async () => {
+    const registry = new Registry();
+    const broker = new MemoryBroker();
+    const first = withMetrics(memory(broker), { registry });
+    const second = withMetrics(memory(broker), { registry });
+    await first.publish({ topic: 'orders', data: 1 });
+    await second.publish({ topic: 'orders', data: 2 });
+    const orders = { topic: 'orders', backend: 'memory' };
+    expect(await sampleValue(registry, METRIC_NAMES.published, orders)).toBe(2);
+    expect(await sampleValue(registry, METRIC_NAMES.published, orders)).toBe(2);
+    await first.publishBatch([
+      { topic: 'orders', data: 3 },
+      { topic: 'orders', data: 4 },
+    ]);
+    expect(await registry.getSingleMetric(METRIC_NAMES.published)?.get()).toMatchObject({
+      values: [{ labels: orders, value: 4 }],
+    });
+    expect(await sampleValue(registry, METRIC_NAMES.published, orders)).toBe(4);
+  });
+
   test('failed publishes count per message, labelled with the error code', async () => {
     const registry = new Registry();
     const faulty = new FaultyAdapter(memory(new MemoryBroker()));
