@@ -13,7 +13,7 @@ import {
   sdkPackageStatus,
 } from './backends.js';
 import { type BacklogResult, measureBacklog } from './backlog.js';
-import { DECORATORS, loadDecorator } from './decorators.js';
+import { ALL_STACKED, DECORATORS, loadDecorator, loadStack } from './decorators.js';
 import { type EventStoreBenchResult, runEventStoreBench } from './event-store.js';
 import { InProcessFloor } from './floor.js';
 import { describe, log } from './log.js';
@@ -336,27 +336,28 @@ async function benchDecorators(settings: Settings, tag: string): Promise<Decorat
     const plain = contender('without decorators', plainTarget, [`bench-${tag}-plain`], group);
     const contenders: Contender[] = [plain];
     const unavailable = new Map<string, string>();
-    for (const spec of DECORATORS) {
-      const decorate = loadDecorator(spec);
+    const rows = DECORATORS.map((spec) => ({ name: spec.name, decorate: loadDecorator(spec) }));
+    rows.push({ name: ALL_STACKED, decorate: loadStack() });
+    for (const { name, decorate } of rows) {
       if (typeof decorate === 'string') {
-        unavailable.set(spec.name, decorate);
-        log(`[memory] ${spec.name}: ${decorate}`);
+        unavailable.set(name, decorate);
+        log(`[memory] ${name}: ${decorate}`);
         continue;
       }
       try {
         const target = new SdkTarget(decorate(await newMemoryAdapter()));
         adapters.push(target);
-        contenders.push(contender(spec.name, target, [`bench-${tag}-${spec.name}`], group));
+        contenders.push(contender(name, target, [`bench-${tag}-${name.replace(/ /g, '-')}`], group));
       } catch (error) {
-        unavailable.set(spec.name, `n/a (${spec.name}() failed: ${describe(error)})`);
+        unavailable.set(name, `n/a (${name}() failed: ${describe(error)})`);
       }
     }
     await measure('e2e', contenders, messages, settings, false, 'memory decorators');
     const without = sideOf(plain, '');
-    for (const spec of DECORATORS) {
-      const decorated = contenders.find(({ label }) => label === spec.name);
-      const side = decorated ? sideOf(decorated, '') : notRun(unavailable.get(spec.name) ?? 'n/a');
-      decorators.push({ decorator: spec.name, messages, with: side, without, ratio: ratioOf(side, without) });
+    for (const { name } of rows) {
+      const decorated = contenders.find(({ label }) => label === name);
+      const side = decorated ? sideOf(decorated, '') : notRun(unavailable.get(name) ?? 'n/a');
+      decorators.push({ decorator: name, messages, with: side, without, ratio: ratioOf(side, without) });
     }
     for (const each of contenders) {
       await (each.target as SdkTarget).adapter.deleteTopic(each.topics[0] as string).catch(() => undefined);
