@@ -42,6 +42,14 @@ test('what eventport writes is a valid CloudEvent 1.0 in binary content mode', a
   expect(Date.parse(event.time as string)).toBe(published.timestamp);
 });
 
+test('each message carries its own time, also when several share a millisecond or alternate between two', async () => {
+  const publisher = await adapter();
+  const times = [0, 0, 1_700_000_000_123, 0, 1_700_000_000_123];
+  await publisher.publishBatch(times.map((timestamp, n) => ({ topic: 'orders.timed', data: { n }, timestamp })));
+  const written = times.map((_, index) => broker.topic('orders.timed').at(index)?.headers['ce-time']);
+  expect(written).toEqual(times.map((timestamp) => new Date(timestamp).toISOString()));
+});
+
 test("Kafka's binding names (ce_id...) are what a Kafka driver writes with cloudEventsHeaders('ce_')", async () => {
   await (await adapter()).publish({ topic: 'orders.kafka', data: { n: 1 } });
   const { headers, body } = rawRecord('orders.kafka');

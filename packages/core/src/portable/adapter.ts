@@ -85,6 +85,18 @@ type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 /** Time left for one more send before the publish deadline, below which a publish gives up instead. */
 const SEND_GRACE_MS = 1_000;
 
+let lastTimestamp = Number.NaN;
+let lastIsoTime = '';
+
+/** toISOString, once per millisecond: messages published in the same one share the string (it was a sixth of publish CPU). */
+function isoTime(timestamp: number): string {
+  if (timestamp !== lastTimestamp) {
+    lastIsoTime = new Date(timestamp).toISOString();
+    lastTimestamp = timestamp;
+  }
+  return lastIsoTime;
+}
+
 /** Turns a broker driver into the EventAdapter users see. */
 export function createPortableAdapter(driver: Driver, options: AdapterOptions = {}): EventAdapter {
   return new PortableAdapter(driver, options);
@@ -398,7 +410,7 @@ class PortableAdapter implements EventAdapter {
     wire[RESERVED_HEADERS.id] = id;
     wire[RESERVED_HEADERS.source] = this.source;
     wire[RESERVED_HEADERS.type] = type;
-    wire[RESERVED_HEADERS.time] = new Date(timestamp).toISOString();
+    wire[RESERVED_HEADERS.time] = isoTime(timestamp);
     wire[RESERVED_HEADERS.contentType] = encoded.contentType;
     const record: OutgoingRecord = { headers: wire, body: encoded.body, dedupeId: this.nextDedupeId() };
     if (input.key !== undefined) record.key = input.key;
