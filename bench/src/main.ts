@@ -23,6 +23,7 @@ import {
   type MeasureSettings,
   measure,
   notRun,
+  pacedMessages,
   ratioOf,
   type Side,
   sideOf,
@@ -259,7 +260,7 @@ async function benchBroker(spec: BackendSpec, settings: Settings, tag: string, s
       const row: Row = {
         backend: spec.name,
         workload,
-        messages,
+        messages: workload === 'paced' ? pacedMessages(messages) : messages,
         sdk: sdkSide,
         raw: rawSide,
         bare: bareSide,
@@ -308,7 +309,7 @@ async function benchMemory(settings: Settings, tag: string): Promise<Row[]> {
       rows.push({
         backend: 'memory',
         workload,
-        messages,
+        messages: workload === 'paced' ? pacedMessages(messages) : messages,
         sdk: sdkSide,
         raw: inProcess,
         bare: inProcess,

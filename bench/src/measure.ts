@@ -11,8 +11,13 @@ import {
   withTimeout,
 } from './workloads.js';
 
-export type Workload = 'publish' | 'publish-batch' | 'e2e';
-export const WORKLOADS: readonly Workload[] = ['publish', 'publish-batch', 'e2e'];
+export type Workload = 'publish' | 'publish-batch' | 'e2e' | 'paced';
+export const WORKLOADS: readonly Workload[] = ['publish', 'publish-batch', 'e2e', 'paced'];
+
+/** The paced run: a rate every backend here sustains with room to spare, so latency is not queueing. */
+export const PACED_RATE = 200;
+/** Two seconds at PACED_RATE: enough for a p99 (its fifth-largest sample), short enough for every backend. */
+export const pacedMessages = (messages: number) => Math.min(messages, 400);
 
 export interface MeasureSettings extends WorkloadSettings {
   /** Measured runs per contender. */
@@ -72,6 +77,9 @@ function runWorkload(
   if (workload === 'publish') return publishSingle(target, topics[0] as string, messages, run);
   if (workload === 'publish-batch') return publishBatch(target, topics[0] as string, messages, run);
   if (!contender.e2e) throw new Error('end-to-end run without a subscription');
+  if (workload === 'paced') {
+    return contender.e2e.measurePaced(target, topics[0] as string, pacedMessages(messages), PACED_RATE, run.timeoutMs);
+  }
   return contender.e2e.measure(target, topics, messages, run);
 }
 
@@ -90,7 +98,7 @@ export async function measure(
 ): Promise<void> {
   for (const contender of contenders) {
     try {
-      if (workload === 'e2e') await subscribe(contender, settings);
+      if (workload === 'e2e' || workload === 'paced') await subscribe(contender, settings);
       else if (prepare) {
         const { target, topics, group } = contender;
         await withTimeout(target.prepare(topics[0] as string, group), settings.timeoutMs, 'prepare');

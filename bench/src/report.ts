@@ -3,7 +3,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import type { BacklogResult } from './backlog.js';
 import type { EventStoreBenchResult } from './event-store.js';
 import { cell, fmtCount, fmtMiB, fmtMs, fmtRate } from './format.js';
-import type { Side, Workload } from './measure.js';
+import { PACED_RATE, type Side, type Workload } from './measure.js';
 import type { Dimension, ScalingRow } from './scaling.js';
 import { round } from './stats.js';
 
@@ -84,7 +84,11 @@ export const WORKLOAD_LABEL: Record<Workload, (settings: Results['settings']) =>
   publish: (s) => `publish, single (${s.concurrency} in flight)`,
   'publish-batch': (s) => `publishBatch (${s.batchSize}/call)`,
   e2e: (s) => `publish→handler→ack (concurrency ${s.concurrency})`,
+  paced: () => `publish→handler at ${PACED_RATE} msg/s`,
 };
+
+/** Latency the SDK may add at a modest rate (publish→handler p99 over the raw client's, or the floor's). */
+export const TARGET_ADDED_P99_MS = 1;
 
 export function machine(): Machine {
   let cpuModel = cpus()[0]?.model ?? 'unknown';
@@ -133,8 +137,11 @@ function table(header: readonly string[], align: readonly ('l' | 'r')[], body: r
   ];
 }
 
+/** Rows measured for throughput; the paced rows have a table of their own. */
+const throughputRows = (results: Results) => results.rows.filter((row) => row.workload !== 'paced');
+
 function mainTable(results: Results): string[] {
-  const body = results.rows.map((row) => {
+  const body = throughputRows(results).map((row) => {
     const sdk = fmtSide(row.sdk);
     const raw = fmtSide(row.raw);
     const bare = fmtSide(row.bare);
@@ -180,7 +187,7 @@ function mainTable(results: Results): string[] {
 }
 
 function floorTable(results: Results): string[] {
-  const rows = results.rows.filter((row) => row.floor !== undefined);
+  const rows = throughputRows(results).filter((row) => row.floor !== undefined);
   if (rows.length === 0) return [];
   const body = rows.map((row) => {
     const sdk = fmtSide(row.sdk);
@@ -217,6 +224,38 @@ function floorTable(results: Results): string[] {
     '',
     'Floor: only the unavoidable work per message. Publish: randomUUID, an ISO time, JSON.stringify of the payload ' +
       'to a Buffer; end to end, also one promise hop, JSON.parse and the awaited handler, at the same concurrency.',
+  ];
+}
+
+function latencyTable(results: Results): string[] {
+  const body = results.rows
+    .filter((row) => row.workload === 'paced')
+    .map((row) => {
+      const [label, base] = row.floor ? ['floor', row.floor] : ['raw', row.raw];
+      const added = row.sdk.status === 'ok' && base.status === 'ok' ? (row.sdk.p99 ?? NaN) - (base.p99 ?? NaN) : NaN;
+      const verdict = Number.isNaN(added) ? 'n/a' : `${fmtMs(added)}${added >= TARGET_ADDED_P99_MS ? ' ⚠' : ''}`;
+      return [
+        row.backend,
+        fmtCount(row.messages),
+        fmtSide(row.sdk).latency,
+        `${fmtSide(base).latency} (${label})`,
+        verdict,
+      ];
+    });
+  if (body.length === 0) return [];
+  return [
+    '',
+    `### Latency at ${PACED_RATE} msg/s (publish→handler, one publish every ${1000 / PACED_RATE} ms)`,
+    '',
+    ...table(
+      ['backend', 'msgs', 'SDK p50 / p99 ms', 'baseline p50 / p99 ms', 'p99 the SDK adds, ms'],
+      ['l', 'r', 'r', 'r', 'r'],
+      body,
+    ),
+    '',
+    'Baseline: the raw client sending the same headers, or on memory the in-process floor. Messages are sent on ' +
+      'schedule whether or not the last publish resolved, at a rate no backend here is near saturating, so the ' +
+      `latency is the work per message, not a queue. ⚠ = the SDK adds ${TARGET_ADDED_P99_MS} ms or more at p99.`,
   ];
 }
 
@@ -420,6 +459,7 @@ export function markdown(results: Results): string {
     '',
     ...mainTable(results),
     ...floorTable(results),
+    ...latencyTable(results),
     ...peerTable(results),
     ...scalingTables(results),
     ...backlogTable(results),

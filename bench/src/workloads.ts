@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type LatencySummary, summarize } from './stats.js';
 import { type BenchTarget, makePayload, type OnMessage, type Payload } from './target.js';
 
@@ -103,6 +104,37 @@ export class E2eSubscription {
         }
       };
       await withTimeout(Promise.all([produce(), run.done]), settings.timeoutMs, 'end-to-end', () => run.received);
+      return finish(messages, started, run.latencies);
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  /**
+   * One publish every 1/rate s, each sent on time whether or not the last resolved: latency from
+   * publish to handler where neither the client nor the broker is saturated.
+   */
+  async measurePaced(
+    target: BenchTarget,
+    topic: string,
+    messages: number,
+    ratePerSec: number,
+    timeoutMs: number,
+  ): Promise<RunResult> {
+    const run = new E2eRun(runId(), messages);
+    this.current = run;
+    const started = start();
+    try {
+      const produce = async () => {
+        const sends: Promise<void>[] = [];
+        for (let seq = 0; seq < messages; seq++) {
+          const wait = started.at + (seq * 1000) / ratePerSec - performance.now();
+          if (wait > 0) await sleep(wait);
+          sends.push(target.publish(topic, makePayload(run.id, seq)));
+        }
+        await Promise.all(sends);
+      };
+      await withTimeout(Promise.all([produce(), run.done]), timeoutMs, 'paced end-to-end', () => run.received);
       return finish(messages, started, run.latencies);
     } finally {
       this.current = undefined;
