@@ -48,6 +48,21 @@ test('each message carries its own time, also when several share a millisecond o
   await publisher.publishBatch(times.map((timestamp, n) => ({ topic: 'orders.timed', data: { n }, timestamp })));
   const written = times.map((_, index) => broker.topic('orders.timed').at(index)?.headers['ce-time']);
   expect(written).toEqual(times.map((timestamp) => new Date(timestamp).toISOString()));
+  const received: number[] = [];
+  const subscription = await publisher.subscribe(
+    'orders.timed',
+    async (message) => {
+      received[(message.data as { n: number }).n] = message.timestamp;
+    },
+    { group: 'timed', fromBeginning: true },
+  );
+  await new Promise<void>((resolve) => {
+    const poll = () =>
+      received.filter((each) => each !== undefined).length === times.length ? resolve() : setTimeout(poll, 5);
+    poll();
+  });
+  await subscription.close();
+  expect(received).toEqual(times);
 });
 
 test("Kafka's binding names (ce_id...) are what a Kafka driver writes with cloudEventsHeaders('ce_')", async () => {
