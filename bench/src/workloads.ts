@@ -83,58 +83,59 @@ export class E2eSubscription {
   readonly onMessage: OnMessage = (payload) => this.current?.receive(payload);
 
   /** Publishes `messages` in batches, batch i to topics[i mod topics], until every one reached a handler. */
-  async measure(
+  measure(
     target: BenchTarget,
     topics: readonly string[],
     messages: number,
     settings: WorkloadSettings,
   ): Promise<RunResult> {
-    const run = new E2eRun(runId(), messages);
-    this.current = run;
-    const started = start();
-    try {
-      const produce = async () => {
-        // The producer uses the batch call so the consume path, not publishing, is what limits the run.
-        for (let seq = 0, batchIndex = 0; seq < messages; batchIndex++) {
-          const batch: Payload[] = [];
-          for (const end = Math.min(messages, seq + settings.batchSize); seq < end; seq++) {
-            batch.push(makePayload(run.id, seq));
-          }
-          await target.publishBatch(topics[batchIndex % topics.length] as string, batch);
+    return this.run(messages, settings.timeoutMs, 'end-to-end', async (id) => {
+      // The producer uses the batch call so the consume path, not publishing, is what limits the run.
+      for (let seq = 0, batchIndex = 0; seq < messages; batchIndex++) {
+        const batch: Payload[] = [];
+        for (const end = Math.min(messages, seq + settings.batchSize); seq < end; seq++) {
+          batch.push(makePayload(id, seq));
         }
-      };
-      await withTimeout(Promise.all([produce(), run.done]), settings.timeoutMs, 'end-to-end', () => run.received);
-      return finish(messages, started, run.latencies);
-    } finally {
-      this.current = undefined;
-    }
+        await target.publishBatch(topics[batchIndex % topics.length] as string, batch);
+      }
+    });
   }
 
   /**
    * One publish every 1/rate s, each sent on time whether or not the last resolved: latency from
    * publish to handler where neither the client nor the broker is saturated.
    */
-  async measurePaced(
+  measurePaced(
     target: BenchTarget,
     topic: string,
     messages: number,
     ratePerSec: number,
     timeoutMs: number,
   ): Promise<RunResult> {
+    const startedAt = performance.now();
+    return this.run(messages, timeoutMs, 'paced end-to-end', async (id) => {
+      const sends: Promise<void>[] = [];
+      for (let seq = 0; seq < messages; seq++) {
+        const wait = startedAt + (seq * 1000) / ratePerSec - performance.now();
+        if (wait > 0) await sleep(wait);
+        sends.push(target.publish(topic, makePayload(id, seq)));
+      }
+      await Promise.all(sends);
+    });
+  }
+
+  /** Runs `produce` (given the run id) until it is done and every message of the run reached a handler. */
+  private async run(
+    messages: number,
+    timeoutMs: number,
+    what: string,
+    produce: (id: string) => Promise<void>,
+  ): Promise<RunResult> {
     const run = new E2eRun(runId(), messages);
     this.current = run;
     const started = start();
     try {
-      const produce = async () => {
-        const sends: Promise<void>[] = [];
-        for (let seq = 0; seq < messages; seq++) {
-          const wait = started.at + (seq * 1000) / ratePerSec - performance.now();
-          if (wait > 0) await sleep(wait);
-          sends.push(target.publish(topic, makePayload(run.id, seq)));
-        }
-        await Promise.all(sends);
-      };
-      await withTimeout(Promise.all([produce(), run.done]), timeoutMs, 'paced end-to-end', () => run.received);
+      await withTimeout(Promise.all([produce(run.id), run.done]), timeoutMs, what, () => run.received);
       return finish(messages, started, run.latencies);
     } finally {
       this.current = undefined;
