@@ -417,7 +417,7 @@ describe('configuration errors never show credentials', () => {
 
   test('bad numeric options are rejected before connecting', () => {
     expect(() => createRedisStreamsAdapter({ url, claimIdleMs: 0 })).toThrow(
-      /claimIdleMs: Too small: expected number to be >0/,
+      /option "claimIdleMs": Too small: expected number to be >0/,
     );
     expect(() => createRedisStreamsAdapter({ url, redis: { keyPrefix: 'x:' } })).toThrow(/keyPrefix/);
     // The schema is strict: a misspelt option fails, naming the closest valid one.
