@@ -35,10 +35,15 @@ export function backendAdapter<S extends z.ZodType>(
   options: Partial<z.input<S>> & AdapterOptions = {},
 ): EventAdapter {
   const { adapterOptions, driverOptions } = splitAdapterOptions(options);
-  return createPortableAdapter(
-    backendDriver(definition, driverOptions as Partial<z.input<S>>, adapterOptions),
-    adapterOptions,
-  );
+  return portableBackendAdapter(definition, driverOptions as Partial<z.input<S>>, adapterOptions);
+}
+
+function portableBackendAdapter<S extends z.ZodType>(
+  definition: BackendDefinition<S>,
+  driverOptions: Partial<z.input<S>>,
+  adapterOptions: AdapterOptions,
+): EventAdapter {
+  return createPortableAdapter(backendDriver(definition, driverOptions, adapterOptions), adapterOptions);
 }
 
 /** A custom backend: receives the overrides passed to createAdapter (no env parsing). */
@@ -65,9 +70,7 @@ export function registerAdapter(name: string, factory: AdapterFactory): void {
  * from their `/register` entry, which bundlers can see: `import '@eventport/redis-streams/register'`.
  */
 export function registerBackend(definition: BackendDefinition): void {
-  registerAdapter(definition.name, (overrides, options) =>
-    createPortableAdapter(backendDriver(definition, overrides, options), options),
-  );
+  registerAdapter(definition.name, (overrides, options) => portableBackendAdapter(definition, overrides, options));
 }
 
 export function backendPackage(name: string): string {
