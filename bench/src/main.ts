@@ -22,8 +22,8 @@ import {
   contender,
   type MeasureSettings,
   measure,
+  messagesOf,
   notRun,
-  pacedMessages,
   ratioOf,
   type Side,
   sideOf,
@@ -260,7 +260,7 @@ async function benchBroker(spec: BackendSpec, settings: Settings, tag: string, s
       const row: Row = {
         backend: spec.name,
         workload,
-        messages: workload === 'paced' ? pacedMessages(messages) : messages,
+        messages: messagesOf(workload, messages),
         sdk: sdkSide,
         raw: rawSide,
         bare: bareSide,
@@ -309,7 +309,7 @@ async function benchMemory(settings: Settings, tag: string): Promise<Row[]> {
       rows.push({
         backend: 'memory',
         workload,
-        messages: workload === 'paced' ? pacedMessages(messages) : messages,
+        messages: messagesOf(workload, messages),
         sdk: sdkSide,
         raw: inProcess,
         bare: inProcess,

@@ -17,7 +17,11 @@ export const WORKLOADS: readonly Workload[] = ['publish', 'publish-batch', 'e2e'
 /** The paced run: a rate every backend here sustains with room to spare, so latency is not queueing. */
 export const PACED_RATE = 200;
 /** Two seconds at PACED_RATE: enough for a p99 (its fifth-largest sample), short enough for every backend. */
-export const pacedMessages = (messages: number) => Math.min(messages, 400);
+const pacedMessages = (messages: number) => Math.min(messages, 400);
+
+/** How many messages a workload really sends when `messages` was asked for. */
+export const messagesOf = (workload: Workload, messages: number) =>
+  workload === 'paced' ? pacedMessages(messages) : messages;
 
 export interface MeasureSettings extends WorkloadSettings {
   /** Measured runs per contender. */
