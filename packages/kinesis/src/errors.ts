@@ -18,6 +18,7 @@ const BY_NAME: Array<[RegExp, ErrorClassification]> = [
   [/^ResourceInUseException$/, final('ALREADY_EXISTS')],
   [/^(InvalidArgument|Validation)Exception$/, final('INVALID_ARGUMENT')],
 ];
+const SHARD_QUOTA = /shard limit/i;
 // The SDK wraps network errors in a plain Error that names the cause only in its message.
 const NETWORK =
   /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ERR_HTTP2_\w+)\b|connection (is )?(closed|terminated|refused|reset)|socket hang up|stream isn't writeable/i;
@@ -31,6 +32,10 @@ export function classifyKinesisError(error: unknown, depth = 0): ErrorClassifica
   if (typeof error !== 'object' || error === null || depth > 8) return final('INTERNAL');
   if (error instanceof EventportError) return { code: error.code, retryable: error.retryable };
   const { name = '', code, message, $metadata, $retryable, cause } = error as Record<string, never>;
+  // Kinesis names both a burst of CreateStream calls and a full shard quota LimitExceededException;
+  // only the first passes by itself.
+  if (String(name) === 'LimitExceededException' && SHARD_QUOTA.test(String(message)))
+    return final('RESOURCE_EXHAUSTED');
   const known = BY_NAME.find(([pattern]) => pattern.test(name))?.[1];
   if (known) return known;
   if (($retryable as { throttling?: boolean } | undefined)?.throttling) return retryable('RESOURCE_EXHAUSTED');

@@ -7,7 +7,7 @@ import {
   ListStreamsCommand,
 } from '@aws-sdk/client-kinesis';
 import { backoffDelay, type ErrorCode, EventportError, pause } from '@eventport/core';
-import { isErrorNamed } from './errors.js';
+import { classifyKinesisError, isErrorNamed } from './errors.js';
 
 /** An AWS error `name` becomes a typed EventportError; anything else is rethrown as it is. */
 const rename = (name: string, code: ErrorCode, message: string) => (error: unknown) => {
@@ -36,7 +36,7 @@ export class Streams {
     if (!this.settings.autoCreateStreams) return Promise.resolve();
     const ensured =
       this.ensured.get(stream) ??
-      this.until(stream, 'ACTIVE', signal, true).catch((error: unknown) => {
+      this.until(stream, 'ACTIVE', signal, this.settings.shardCount).catch((error: unknown) => {
         this.ensured.delete(stream);
         throw error;
       });
@@ -54,7 +54,7 @@ export class Streams {
     await this.client
       .send(new CreateStreamCommand({ StreamName: stream, ShardCount: shardCount }), { abortSignal: signal })
       .catch(rename('ResourceInUseException', 'ALREADY_EXISTS', `stream "${stream}" already exists`));
-    await this.until(stream, 'ACTIVE', signal);
+    await this.until(stream, 'ACTIVE', signal, shardCount);
   }
 
   async delete(stream: string, signal: AbortSignal): Promise<void> {
@@ -100,10 +100,11 @@ export class Streams {
 
   /**
    * Polls (gently: Kinesis allows 10 DescribeStreamSummary calls/s per account) until the stream is
-   * ACTIVE, or gone for `undefined`. With `create`, creates it while missing: another process may
-   * create it first, and at most 5 streams are created at once per account, so it looks again.
+   * ACTIVE, or gone for `undefined`. With `createWith` shards, creates it while missing: another
+   * process may create it first, a stream just created may not be visible yet, and Kinesis refuses
+   * bursts of CreateStream, so it looks again; a full shard quota ends the wait at once.
    */
-  private async until(stream: string, state: 'ACTIVE' | undefined, signal: AbortSignal, create = false) {
+  private async until(stream: string, state: 'ACTIVE' | undefined, signal: AbortSignal, createWith?: number) {
     for (let attempt = 1; ; attempt++) {
       const status = await this.client
         .send(new DescribeStreamSummaryCommand({ StreamName: stream }), { abortSignal: signal })
@@ -112,10 +113,11 @@ export class Streams {
           if (!isErrorNamed(error, 'ResourceNotFoundException')) throw error;
         });
       if (status === state || (state === 'ACTIVE' && status === 'UPDATING')) return;
-      if (create && status === undefined) {
-        const command = new CreateStreamCommand({ StreamName: stream, ShardCount: this.settings.shardCount });
+      if (createWith !== undefined && status === undefined) {
+        const command = new CreateStreamCommand({ StreamName: stream, ShardCount: createWith });
         await this.client.send(command, { abortSignal: signal }).catch((error: unknown) => {
-          if (!isErrorNamed(error, 'ResourceInUseException', 'LimitExceededException')) throw error;
+          if (isErrorNamed(error, 'ResourceInUseException')) return;
+          if (!isErrorNamed(error, 'LimitExceededException') || !classifyKinesisError(error).retryable) throw error;
         });
       }
       if (!(await pause(backoffDelay(attempt, 50, 1_000), signal))) throw signal.reason;

@@ -136,3 +136,26 @@ test('against kinesis-local, errors from publish, admin and a failing subscripti
   expect(secretOccurrences()).toBe(0);
   await adapter.deleteTopic(stream).catch(() => undefined);
 }, 120_000);
+
+test('a full shard quota fails createTopic and an auto-creating publish at once, not at the deadline', async () => {
+  // kinesis-local's quota is SHARD_LIMIT (scripts/brokers/up.sh); a default AWS account has 200 or 500.
+  const adapter = createKinesisAdapter({
+    ...credentials,
+    endpoint: env.AWS_ENDPOINT_URL,
+    checkpointStore: 'memory',
+    shardCount: 1_000,
+    logger,
+  });
+  adapters.push(adapter);
+  const started = Date.now();
+  const created = await caught(adapter.createTopic(`quota-${randomUUID().slice(0, 8)}`));
+  const published = await caught(adapter.publish({ topic: `quota-${randomUUID().slice(0, 8)}`, data: 1 }));
+  const ms = Date.now() - started;
+  console.log(`kinesis over its shard quota: createTopic and publish failed after ${ms} ms together`);
+  for (const error of [created, published]) {
+    expect(error).toMatchObject({ code: 'RESOURCE_EXHAUSTED', retryable: false });
+    expect(String((error as Error).message)).toMatch(/shard limit/);
+  }
+  expect(ms).toBeLessThan(10_000);
+  expect(await adapter.listTopics()).not.toEqual(expect.arrayContaining([expect.stringMatching(/^quota-/)]));
+}, 60_000);
