@@ -68,6 +68,15 @@ export type SendResult = { ok: true } | { ok: false; error: unknown };
 
 export const SENT: SendResult = Object.freeze({ ok: true });
 
+/** For clients that send one record per call: all at once, each call's outcome its record's result. */
+export async function sendEach<R>(
+  records: readonly R[],
+  sendOne: (record: R) => Promise<unknown>,
+): Promise<SendResult[]> {
+  const outcomes = await Promise.allSettled(records.map(sendOne));
+  return outcomes.map((outcome) => (outcome.status === 'fulfilled' ? SENT : { ok: false, error: outcome.reason }));
+}
+
 /** What goes over the wire: reserved headers (the CloudEvents attributes, content-type) already set by core. */
 export interface OutgoingRecord {
   key?: string;

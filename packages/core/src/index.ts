@@ -42,6 +42,7 @@ export {
   type ReceiverOptions,
   SENT,
   type SendResult,
+  sendEach,
 } from './driver.js';
 export {
   causeChain,

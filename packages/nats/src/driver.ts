@@ -1,5 +1,5 @@
 import type * as ep from '@eventport/core';
-import { abortable, EventportError, PushBuffer, pause, SENT, withAbortion } from '@eventport/core';
+import { abortable, EventportError, PushBuffer, pause, sendEach, withAbortion } from '@eventport/core';
 import type * as JS from '@nats-io/jetstream';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type NodeConnectionOptions, nanos } from '@nats-io/transport-node';
@@ -65,18 +65,13 @@ export class NatsDriver implements ep.Driver {
   async send(topic: string, records: readonly ep.OutgoingRecord[], signal: AbortSignal): Promise<ep.SendResult[]> {
     const { js } = this.connected();
     const timeout = this.options.requestTimeoutMs;
+    // Nats-Msg-Id = the publish call's id: a retry after a lost PubAck is stored once, a replay again.
     const results = await withAbortion(signal, (stop) =>
-      Promise.all(
-        records.map(async (record): Promise<ep.SendResult> => {
-          try {
-            // Nats-Msg-Id = the publish call's id: a retry after a lost PubAck is stored once, a replay again.
-            const options = { msgID: record.dedupeId, headers: encodeHeaders(record), timeout };
-            await Promise.race([js.publish(topic, record.body, options), stop]);
-            return SENT;
-          } catch (error) {
-            return { ok: false, error };
-          }
-        }),
+      sendEach(records, (record) =>
+        Promise.race([
+          js.publish(topic, record.body, { msgID: record.dedupeId, headers: encodeHeaders(record), timeout }),
+          stop,
+        ]),
       ),
     );
     // No stream captures the subject (yet, or any more): create one, and core's retry lands there.

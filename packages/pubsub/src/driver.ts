@@ -7,8 +7,8 @@ import {
   isGroupName,
   type OutgoingRecord,
   type ReceiverOptions,
-  SENT,
   type SendResult,
+  sendEach,
 } from '@eventport/core';
 import { type CreateSubscriptionOptions, Duration, PubSub, type Topic } from '@google-cloud/pubsub';
 import { classifyPubSubError, GrpcStatus, grpcStatusOf, sanitizePubSubError } from './errors.js';
@@ -196,17 +196,15 @@ export class PubSubDriver implements Driver {
       this.publishers.set(topic, publisher);
     }
     const handle = publisher;
-    const outcomes = await Promise.allSettled(
-      records.map(({ body, headers, key }) =>
-        handle.publishMessage({ data: body, attributes: headers, ...(key !== undefined && { orderingKey: key }) }),
-      ),
+    return sendEach(records, ({ body, headers, key }) =>
+      handle
+        .publishMessage({ data: body, attributes: headers, ...(key !== undefined && { orderingKey: key }) })
+        .catch((error: unknown) => {
+          // The client holds back the key after a failure until told to go on: core's retry resends it.
+          if (key !== undefined) handle.resumePublishing(key);
+          throw error;
+        }),
     );
-    return outcomes.map((outcome, n) => {
-      if (outcome.status === 'fulfilled') return SENT;
-      const key = records[n]?.key;
-      if (key !== undefined) handle.resumePublishing(key);
-      return { ok: false, error: outcome.reason };
-    });
   }
 
   private async ensureTopic(topic: string): Promise<void> {
