@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { inspect } from 'node:util';
+import { DescribeStreamSummaryCommand, type KinesisClient, ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import type { EventAdapter, Logger, SubscriptionHealth } from '@eventport/core';
 import { createKinesisAdapter } from '@eventport/kinesis';
 import { eventually } from '@eventport/testkit';
@@ -115,7 +116,22 @@ test('against kinesis-local, errors from publish, admin and a failing subscripti
   const stream = `secrets-${randomUUID().slice(0, 8)}`;
   expect(await caught(strict.publish({ topic: stream, data: 1 }))).toMatchObject({ code: 'NOT_FOUND' });
   expect(await caught(adapter.deleteTopic(stream))).toMatchObject({ code: 'NOT_FOUND' });
-  await adapter.createTopic(stream);
+  // Twice so far this create outlived its 30 s deadline, cause not found: say what kinesis-local shows then.
+  await adapter.createTopic(stream).catch(async (error: unknown) => {
+    const client = adapter.native() as KinesisClient;
+    const [status, streams] = await Promise.all([
+      client.send(new DescribeStreamSummaryCommand({ StreamName: stream })).then(
+        (answer) => answer.StreamDescriptionSummary?.StreamStatus,
+        (failure: Error) => failure.name,
+      ),
+      client.send(new ListStreamsCommand({})).then(
+        (answer) => `${answer.StreamNames?.length} streams`,
+        (failure: Error) => failure.name,
+      ),
+    ]);
+    console.log(`kinesis createTopic "${stream}" failed (${error}); the stream is now ${status}; ${streams}`);
+    throw error;
+  });
   expect(await caught(adapter.createTopic(stream))).toMatchObject({ code: 'ALREADY_EXISTS' });
   // A subscription whose stream is deleted under it fails to receive: core reports and reconnects.
   const errors: unknown[] = [];
