@@ -172,12 +172,28 @@ export class ShardReceiver implements Receiver<KinesisRecord> {
     return due.length > 0;
   }
 
+  /**
+   * A start time the broker calls future (our clock runs ahead of its own) has nothing stored at or
+   * after it yet, so LATEST reads at least what that time would: a new group must not fail on clock skew.
+   */
+  private async iteratorFor(shard: ShardState, client: KinesisClient, signal: AbortSignal) {
+    const at = { StreamName: this.scope.stream, ShardId: shard.id };
+    const send = (where: ConstructorParameters<typeof GetShardIteratorCommand>[0]) =>
+      client.send(new GetShardIteratorCommand(where), { abortSignal: signal }).then((answer) => answer.ShardIterator);
+    const where = { ...at, ...iteratorAfter(shard.position) };
+    return send(where).catch((error: unknown) => {
+      const future =
+        isErrorNamed(error, 'InvalidArgumentException') && /future/i.test(String((error as Error).message));
+      if (!future || where.ShardIteratorType !== 'AT_TIMESTAMP') throw error;
+      return send({ ...at, ShardIteratorType: 'LATEST' });
+    });
+  }
+
   private async poll(shard: ShardState, signal: AbortSignal): Promise<void> {
     const { client, settings } = this.context;
     try {
       if (shard.iterator === undefined) {
-        const where = { StreamName: this.scope.stream, ShardId: shard.id, ...iteratorAfter(shard.position) };
-        shard.iterator = (await client.send(new GetShardIteratorCommand(where), { abortSignal: signal })).ShardIterator;
+        shard.iterator = await this.iteratorFor(shard, client, signal);
         shard.ended = shard.iterator === undefined;
         if (shard.ended) return;
       }
