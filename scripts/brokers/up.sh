@@ -251,7 +251,7 @@ start_kinesis() {
     KINESIS_MOCK_PLAIN_PORT="$KINESIS_PORT" KINESIS_MOCK_TLS_PORT="$KINESIS_TLS_PORT" \
     CREATE_STREAM_DURATION=10ms DELETE_STREAM_DURATION=10ms UPDATE_SHARD_COUNT_DURATION=10ms \
     REGISTER_STREAM_CONSUMER_DURATION=10ms DEREGISTER_STREAM_CONSUMER_DURATION=10ms \
-    LOG_LEVEL=WARN node "$KINESIS_LOCAL_DIR/main.js" >>"$STATE_DIR/kinesis.log" 2>&1 </dev/null) &
+    LOG_LEVEL=WARN node -r "$BROKERS_DIR/kinesis-wall-clock.cjs" "$KINESIS_LOCAL_DIR/main.js" >>"$STATE_DIR/kinesis.log" 2>&1 </dev/null) &
   local pid=$!
   echo "$pid" >"$STATE_DIR/kinesis.pid"
   wait_until 60 kinesis_ready || fail kinesis "no HTTP answer on 127.0.0.1:$KINESIS_PORT within 60 s (see .brokers/kinesis.log)" || return 1
