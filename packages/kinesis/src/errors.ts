@@ -34,7 +34,7 @@ export function classifyKinesisError(error: unknown, depth = 0): ErrorClassifica
   const { name = '', code, message, $metadata, $retryable, cause } = error as Record<string, never>;
   // Kinesis names both a burst of CreateStream calls and a full shard quota LimitExceededException;
   // only the first passes by itself.
-  if (String(name) === 'LimitExceededException' && SHARD_QUOTA.test(String(message)))
+  if (isErrorNamed(error, 'LimitExceededException') && SHARD_QUOTA.test(String(message)))
     return final('RESOURCE_EXHAUSTED');
   const known = BY_NAME.find(([pattern]) => pattern.test(name))?.[1];
   if (known) return known;

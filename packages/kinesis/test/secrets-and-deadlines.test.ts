@@ -3,7 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { DescribeStreamSummaryCommand, type KinesisClient, ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import type { EventAdapter, Logger, SubscriptionHealth } from '@eventport/core';
-import { createKinesisAdapter } from '@eventport/kinesis';
+import { createKinesisAdapter, type KinesisOptions } from '@eventport/kinesis';
 import { eventually } from '@eventport/testkit';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { useLocalBrokers } from './local-env';
@@ -97,22 +97,16 @@ test('against a server that accepts TCP and never answers, connect, health and p
   expect(subscribe.ms).toBeLessThan(7_000);
 }, 120_000);
 
-test('against kinesis-local, errors from publish, admin and a failing subscription carry no credential', async () => {
-  const adapter = createKinesisAdapter({
-    ...credentials,
-    endpoint: env.AWS_ENDPOINT_URL,
-    checkpointStore: 'memory',
-    idlePollIntervalMs: 100,
-    logger,
-  });
+/** An adapter on kinesis-local with the fake credentials, closed after all tests. */
+const openLocal = (options: KinesisOptions) => {
+  const adapter = createKinesisAdapter({ ...credentials, endpoint: env.AWS_ENDPOINT_URL, logger, ...options });
   adapters.push(adapter);
-  const strict = createKinesisAdapter({
-    ...credentials,
-    endpoint: env.AWS_ENDPOINT_URL,
-    autoCreateStreams: false,
-    logger,
-  });
-  adapters.push(strict);
+  return adapter;
+};
+
+test('against kinesis-local, errors from publish, admin and a failing subscription carry no credential', async () => {
+  const adapter = openLocal({ checkpointStore: 'memory', idlePollIntervalMs: 100 });
+  const strict = openLocal({ autoCreateStreams: false });
   const stream = `secrets-${randomUUID().slice(0, 8)}`;
   expect(await caught(strict.publish({ topic: stream, data: 1 }))).toMatchObject({ code: 'NOT_FOUND' });
   expect(await caught(adapter.deleteTopic(stream))).toMatchObject({ code: 'NOT_FOUND' });
@@ -155,14 +149,7 @@ test('against kinesis-local, errors from publish, admin and a failing subscripti
 
 test('a full shard quota fails createTopic and an auto-creating publish at once, not at the deadline', async () => {
   // kinesis-local's quota is SHARD_LIMIT (scripts/brokers/up.sh); a default AWS account has 200 or 500.
-  const adapter = createKinesisAdapter({
-    ...credentials,
-    endpoint: env.AWS_ENDPOINT_URL,
-    checkpointStore: 'memory',
-    shardCount: 1_000,
-    logger,
-  });
-  adapters.push(adapter);
+  const adapter = openLocal({ checkpointStore: 'memory', shardCount: 1_000 });
   const started = Date.now();
   const created = await caught(adapter.createTopic(`quota-${randomUUID().slice(0, 8)}`));
   const published = await caught(adapter.publish({ topic: `quota-${randomUUID().slice(0, 8)}`, data: 1 }));
