@@ -6,6 +6,8 @@ import {
   RedisCheckpointStore,
 } from '@eventport/kinesis';
 import { afterAll, describe, expect, test } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { Pool } from 'pg';
 import { useLocalBrokers } from './local-env';
 
 const env = useLocalBrokers();
@@ -93,6 +95,49 @@ describe.each(stores)('%s checkpoint store', (_name, makeStore) => {
     expect(await store.startPosition(scope, 'AT_TIMESTAMP:5')).toBe('AT_TIMESTAMP:5');
   });
 });
+
+// The option types are shapes, not pg's or ioredis's types (both are optional peers): this type-checks only
+// while a real Pool and a real client still fit them.
+const ownConnections: Array<
+  [string, () => { store: CheckpointStore; alive: () => Promise<unknown>; end: () => Promise<unknown> }]
+> = [
+  [
+    'redis',
+    () => {
+      const client = new Redis(env.REDIS_URL);
+      return { store: new RedisCheckpointStore({ client }), alive: () => client.ping(), end: () => client.quit() };
+    },
+  ],
+  [
+    'postgres',
+    () => {
+      const pool = new Pool({ connectionString: env.DATABASE_URL });
+      return {
+        store: new PostgresCheckpointStore({ pool }),
+        alive: () => pool.query('SELECT 1'),
+        end: () => pool.end(),
+      };
+    },
+  ],
+];
+
+test.each(ownConnections)(
+  "a %s store on the caller's own connection uses it and leaves it open",
+  async (_name, open) => {
+    const { store, alive, end } = open();
+    const scope = { stream: `own-connection-${randomUUID().slice(0, 8)}`, group: 'g1' };
+    try {
+      expect(await store.tryLease(scope, 'shardId-000000000001', 'a', 5_000)).toBe(true);
+      expect(await store.checkpoint(scope, 'shardId-000000000001', 'a', '42')).toBe(true);
+      expect(await store.checkpoints(scope)).toEqual({ 'shardId-000000000001': '42' });
+      await store.forgetStream(scope.stream);
+      await store.close();
+      await expect(alive()).resolves.toBeTruthy();
+    } finally {
+      await end();
+    }
+  },
+);
 
 test('a store that cannot connect fails loudly with a typed error', async () => {
   const store = new RedisCheckpointStore({ url: 'redis://user:secret@127.0.0.1:1' });

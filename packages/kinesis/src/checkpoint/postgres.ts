@@ -1,12 +1,20 @@
 import { EventportError, redact } from '@eventport/core';
-import type { Pool } from 'pg';
 import { type CheckpointScope, importPeer, LeaseTable, type Row } from './store.js';
+
+/**
+ * The part of a pg Pool this store calls. Any pg Pool fits it, and because pg is an optional peer, the
+ * declarations name this shape instead of pg's types: an app without pg (or without @types/pg) type-checks.
+ */
+export interface PgPoolLike {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  end(): Promise<void>;
+}
 
 export interface PostgresCheckpointStoreOptions {
   /** postgres:// URL; ignored when `pool` is given. */
   url?: string;
   /** A pg Pool to use; the caller keeps ownership (close() does not end it). */
-  pool?: Pool;
+  pool?: PgPoolLike;
   /** Table name (created on first use). Default "eventport_kinesis_checkpoints". */
   table?: string;
 }
@@ -17,7 +25,7 @@ export interface PostgresCheckpointStoreOptions {
  */
 export class PostgresCheckpointStore extends LeaseTable {
   private readonly table: string;
-  private ready: Promise<Pool> | undefined;
+  private ready: Promise<PgPoolLike> | undefined;
 
   constructor(private readonly options: PostgresCheckpointStoreOptions) {
     super();
@@ -102,15 +110,12 @@ export class PostgresCheckpointStore extends LeaseTable {
       this.ready = undefined;
       throw error;
     });
-    return (await this.ready).query<R>(sql, values);
+    return (await (await this.ready).query(sql, values)) as { rows: R[]; rowCount: number | null };
   }
 
-  private async open(): Promise<Pool> {
+  private async open(): Promise<PgPoolLike> {
     const { url, pool: given } = this.options;
-    // Bounded: a database that does not answer fails queries within seconds.
-    const settings = { connectionString: url, max: 4, connectionTimeoutMillis: 5_000, query_timeout: 5_000 };
-    const pool = given ?? new (await importPeer<typeof import('pg')>('pg')).Pool(settings);
-    if (!given) pool.on('error', () => undefined); // an idle client's error resurfaces on the next query
+    const pool = given ?? (await ownPool(url));
     try {
       await pool.query(`CREATE TABLE IF NOT EXISTS ${this.table} (stream text NOT NULL, consumer_group text NOT NULL,
         shard_id text NOT NULL, checkpoint text, lease_owner text, lease_expires_at timestamptz,
@@ -127,4 +132,12 @@ export class PostgresCheckpointStore extends LeaseTable {
     }
     return pool;
   }
+}
+
+async function ownPool(url: string | undefined): Promise<PgPoolLike> {
+  const { Pool } = await importPeer<typeof import('pg')>('pg');
+  // Bounded: a database that does not answer fails queries within seconds.
+  const pool = new Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 5_000, query_timeout: 5_000 });
+  pool.on('error', () => undefined); // an idle client's error resurfaces on the next query
+  return pool;
 }

@@ -1,12 +1,26 @@
 import { EventportError, redact } from '@eventport/core';
-import type { Redis } from 'ioredis';
 import { type CheckpointScope, importPeer, LeaseTable, type Row } from './store.js';
+
+/**
+ * The part of an ioredis client this store calls. Any ioredis client fits it, and because ioredis is an
+ * optional peer, the declarations name this shape instead of ioredis's types: an app without it type-checks.
+ */
+export interface RedisClientLike {
+  hsetnx(key: string, field: string, value: string): Promise<unknown>;
+  hget(key: string, field: string): Promise<string | null>;
+  hdel(key: string, ...fields: string[]): Promise<unknown>;
+  del(...keys: string[]): Promise<unknown>;
+  eval(script: string, keyCount: number, ...args: string[]): Promise<unknown>;
+  scanStream(options: { match: string; count: number }): AsyncIterable<unknown>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
 
 export interface RedisCheckpointStoreOptions {
   /** redis:// or rediss:// URL; ignored when `client` is given. */
   url?: string;
   /** An ioredis client to use; the caller keeps ownership (close() does not quit it). */
-  client?: Redis;
+  client?: RedisClientLike;
   /** Per stream and group one hash `<prefix>:<stream>:<group>`. Default "eventport:kinesis". */
   keyPrefix?: string;
 }
@@ -28,7 +42,7 @@ const ROWS = `${NOW} return {tostring(now), redis.call('HGETALL', KEYS[1])}`;
 /** Checkpoints and shard leases in Redis (ioredis): shared by every member of a group, in any process. */
 export class RedisCheckpointStore extends LeaseTable {
   private readonly keyPrefix: string;
-  private ready: Promise<Redis> | undefined;
+  private ready: Promise<RedisClientLike> | undefined;
 
   constructor(private readonly options: RedisCheckpointStoreOptions) {
     super();
@@ -99,7 +113,7 @@ export class RedisCheckpointStore extends LeaseTable {
     return keys;
   }
 
-  private redis(): Promise<Redis> {
+  private redis(): Promise<RedisClientLike> {
     this.ready ??= this.open().catch((error: unknown) => {
       this.ready = undefined;
       throw error;
@@ -107,7 +121,7 @@ export class RedisCheckpointStore extends LeaseTable {
     return this.ready;
   }
 
-  private async open(): Promise<Redis> {
+  private async open(): Promise<RedisClientLike> {
     if (this.options.client) return this.options.client;
     const { Redis: IORedis } = await importPeer<typeof import('ioredis')>('ioredis');
     const url = this.options.url as string;
