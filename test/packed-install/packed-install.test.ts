@@ -41,20 +41,29 @@ const OLDEST_CLIENTS = [
   'prom-client@15.0.0',
   '@opentelemetry/api@1.9.0',
 ];
+// No skipLibCheck: the declarations we publish, and the client libraries' declarations they load, are checked too.
+const STRICT_TSC = ['tsc', '--noEmit', '--strict', '--target', 'es2022', '--types', 'node'];
 const PACKAGES = readdirSync(path.join(repo, 'packages')).sort();
 
-const run = (command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
-  execFileSync(command, args, {
-    cwd,
-    env: {
-      ...process.env,
-      KINESIS_CHECKPOINT_URL: process.env.KINESIS_CHECKPOINT_URL ?? 'redis://127.0.0.1:6379',
-      ...env,
-    },
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    maxBuffer: 64 * 1024 * 1024,
-  });
+function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): string {
+  try {
+    return execFileSync(command, args, {
+      cwd,
+      env: {
+        ...process.env,
+        KINESIS_CHECKPOINT_URL: process.env.KINESIS_CHECKPOINT_URL ?? 'redis://127.0.0.1:6379',
+        ...env,
+      },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (error) {
+    // tsc reports on stdout: without it a failure says only which command failed.
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    throw new Error(`${(error as Error).message}\n${stdout ?? ''}${stderr ?? ''}`.trim());
+  }
+}
 
 function makeApp(root: string, name: string, tarballs: string[], clients: string[], extra: string[] = []): string {
   const app = path.join(root, name);
@@ -102,6 +111,8 @@ describe('packed packages installed into a fresh application', () => {
         'typescript@latest',
         'esbuild@latest',
         '@types/node@latest',
+        // pg ships no types; the outbox, inbox and event-store READMEs tell TypeScript users to add these.
+        '@types/pg@latest',
       ]);
     });
 
@@ -139,7 +150,7 @@ describe('packed packages installed into a fresh application', () => {
       ['node16', ['--module', 'node16', '--moduleResolution', 'node16']],
       ['bundler', ['--module', 'preserve', '--moduleResolution', 'bundler']],
     ])('TypeScript, moduleResolution %s, type-checks against the installed types', (_name, flags) => {
-      run('npx', ['tsc', '--noEmit', '--strict', '--target', 'es2022', '--types', 'node', ...flags, 'typed.ts'], app);
+      run('npx', [...STRICT_TSC, ...flags, 'typed.ts'], app);
     });
 
     test('an esbuild bundle finds its statically registered backend', () => {
@@ -174,6 +185,23 @@ describe('packed packages installed into a fresh application', () => {
         rmSync(elsewhere, { recursive: true, force: true });
       }
     });
+  });
+
+  test('TypeScript: a Kinesis app without the optional checkpoint peers (pg, ioredis) type-checks', () => {
+    const core = tarballs.filter((file) => /eventport-(core|kinesis)-\d/.test(path.basename(file)));
+    expect(core).toHaveLength(2);
+    const app = makeApp(
+      root,
+      'kinesis-only-app',
+      core,
+      ['@aws-sdk/client-kinesis@latest', 'zod@latest'],
+      ['typescript@latest', '@types/node@latest'],
+    );
+    writeFileSync(
+      path.join(app, 'kinesis.ts'),
+      "import { createKinesisAdapter, MemoryCheckpointStore } from '@eventport/kinesis';\nexport const made = [createKinesisAdapter, new MemoryCheckpointStore()];\n",
+    );
+    run('npx', [...STRICT_TSC, '--module', 'node16', '--moduleResolution', 'node16', 'kinesis.ts'], app);
   });
 
   test('with the oldest client majors the peer ranges promise, every backend publishes and consumes', () => {
