@@ -28,6 +28,13 @@ export interface Driver {
    */
   send(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<SendResult[]>;
   /**
+   * True where `send` makes one broker call for all its records (one per partition or chunk at most), so
+   * many records cost about what one does: core then gathers the single publishes to a topic that arrive
+   * while a send to it is in flight into its next send. Leave it out where `send` makes a call per record
+   * (`sendEach`, or per-message confirms): gathering would only make records wait for each other.
+   */
+  readonly batchedSend?: boolean;
+  /**
    * Makes sure the group's position exists on the broker (a queue, subscription, consumer-group
    * offset or checkpoint created on demand: a record sent after this resolves reaches the group even
    * if no member is running) and returns a receiver for one member of the group.

@@ -10,7 +10,7 @@ import {
   SENT,
   silentLogger,
 } from '@eventport/core';
-import { expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 
 const capabilities: Capabilities = {
   orderingKeys: false,
@@ -102,4 +102,81 @@ test('records whose handler runs long are extended every extendEveryMs, and only
   expect(extended.every((ids) => ids.length === 1 && ids[0] === 'slow')).toBe(true);
   expect(settled.flatMap((batch) => batch.acks).sort()).toEqual(['quick', 'slow']);
   await adapter.disconnect();
+});
+
+describe('single publishes to a topic that arrive while a send to it is in flight (batchedSend)', () => {
+  /** A driver whose sends wait until the test releases them; records whose data is "bad" fail for good. */
+  function heldSends(batchedSend = true) {
+    const releases: Array<() => void> = [];
+    const { driver, sent } = scriptedDriver({
+      batchedSend,
+      send: async (_topic, records) => {
+        sent.push([...records]);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        return records.map((r) =>
+          r.body.toString() === '"bad"'
+            ? { ok: false as const, error: new EventportError('INVALID_ARGUMENT', 'refused') }
+            : SENT,
+        );
+      },
+    });
+    const releaseNext = async () => {
+      while (releases.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      releases.shift()?.();
+    };
+    return { driver, sent, releaseNext };
+  }
+
+  test('go out together in the next send, and each caller gets its own record outcome', async () => {
+    const { driver, sent, releaseNext } = heldSends();
+    const adapter = createPortableAdapter(driver, { logger: silentLogger });
+    const first = adapter.publish({ topic: 't', data: 'first' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(sent).toHaveLength(1); // an idle topic sends at once
+    const queued = ['a', 'bad', 'c'].map((data) => adapter.publish({ topic: 't', data }));
+    const otherTopic = adapter.publish({ topic: 'u', data: 'elsewhere' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(sent.map((records) => records.length)).toEqual([1, 1]); // "u" does not wait for "t"
+    await releaseNext();
+    await releaseNext();
+    await first;
+    await otherTopic;
+    await releaseNext();
+    const outcomes = await Promise.allSettled(queued);
+    expect(sent.map((records) => records.map((r) => JSON.parse(r.body.toString())))).toEqual([
+      ['first'],
+      ['elsewhere'],
+      ['a', 'bad', 'c'],
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await adapter.disconnect();
+  });
+
+  test('a publish waiting behind a send that never answers still fails within its deadline', async () => {
+    const { driver, sent, releaseNext } = heldSends();
+    const adapter = createPortableAdapter(driver, { logger: silentLogger, deadlines: { publishMs: 100 } });
+    const started = Date.now();
+    const stuck = adapter.publish({ topic: 't', data: 'first' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const waiting = adapter.publish({ topic: 't', data: 'waits' });
+    const outcomes = await Promise.allSettled([stuck, waiting]);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(outcomes.map((outcome) => (outcome as PromiseRejectedResult).reason?.code)).toEqual(['TIMEOUT', 'TIMEOUT']);
+    expect(sent.map((records) => records.length)).toEqual([1, 1]); // the second went once the first gave up
+    await releaseNext();
+    await releaseNext();
+    await adapter.disconnect();
+  });
+
+  test('without batchedSend (a broker call per record), each goes out at once, beside those in flight', async () => {
+    const { driver, sent, releaseNext } = heldSends(false);
+    const adapter = createPortableAdapter(driver, { logger: silentLogger });
+    const published = ['a', 'b', 'c'].map((data) => adapter.publish({ topic: 't', data }));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(sent.map((records) => records.length)).toEqual([1, 1, 1]);
+    for (const _ of published) await releaseNext();
+    await Promise.all(published);
+    await adapter.disconnect();
+  });
 });

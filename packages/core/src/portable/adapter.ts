@@ -12,8 +12,15 @@ import type {
 import type { Capabilities } from '../capabilities.js';
 import { type Codec, jsonCodec } from '../codec.js';
 import { correlationHeaders } from '../context.js';
-import { DEFAULT_DEADLINES, type Deadlines, withDeadline } from '../deadline.js';
-import type { CreateTopicOptions, Driver, ErrorClassification, IncomingRecord, OutgoingRecord } from '../driver.js';
+import { abortable, DEFAULT_DEADLINES, type Deadlines, withDeadline } from '../deadline.js';
+import type {
+  CreateTopicOptions,
+  Driver,
+  ErrorClassification,
+  IncomingRecord,
+  OutgoingRecord,
+  SendResult,
+} from '../driver.js';
 import { describeError, EventportError, toEventportError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import {
@@ -28,6 +35,7 @@ import {
 import { backoffDelay, pause } from '../timing.js';
 import { formatZodError } from '../validation.js';
 import { Consumer, type DecodedMessage } from './consumer.js';
+import { PublishQueue } from './publish-queue.js';
 import { messageStream } from './stream.js';
 import { resolveSubscribeOptions } from './subscribe-options.js';
 
@@ -84,6 +92,8 @@ type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 
 /** Time left for one more send before the publish deadline, below which a publish gives up instead. */
 const SEND_GRACE_MS = 1_000;
+/** Most single publishes that go out in one send; the rest wait for the next. */
+const MAX_QUEUED_BATCH = 256;
 
 /** `convert`, remembering its last argument: consecutive messages mostly carry the same time. */
 function rememberLast<A, R>(convert: (argument: A) => R): (argument: A) => R {
@@ -115,6 +125,10 @@ class PortableAdapter implements EventAdapter {
   private readonly subscriptions = new Set<Consumer<unknown>>();
   /** Sends not yet confirmed: disconnect() waits for them so a publish in flight is never cut off. */
   private readonly sending = new Set<Promise<unknown>>();
+  private readonly queue = new PublishQueue(
+    (topic, records, signal) => abortable(this.driver.send(topic, records, signal), signal),
+    MAX_QUEUED_BATCH,
+  );
   private readonly logger: Logger;
   private readonly codec: Codec;
   private readonly maxPayloadBytes: number;
@@ -194,9 +208,21 @@ class PortableAdapter implements EventAdapter {
     return this.disconnecting;
   }
 
-  async publish<T>(message: PublishInput<T>): Promise<EventMessage<T>> {
-    const [published] = await this.publishBatch([message]);
-    return published as EventMessage<T>;
+  async publish<T>(input: PublishInput<T>): Promise<EventMessage<T>> {
+    this.assertUsable('publish');
+    const { message, record } = this.prepare(input, undefined);
+    await this.publishing(1, async (signal) => {
+      await this.connect();
+      const giveUpAt = Date.now() + this.deadlines.publishMs;
+      const { topic } = message;
+      // Each attempt joins the single publishes to the topic that are waiting to go out together.
+      const send = this.driver.batchedSend
+        ? ([one]: readonly OutgoingRecord[]) =>
+            this.queue.add(topic, one as OutgoingRecord, signal).then((result) => (result ? [result] : []))
+        : (records: readonly OutgoingRecord[]) => this.driver.send(topic, records, signal);
+      await this.sendAll(topic, [record], send, signal, giveUpAt);
+    });
+    return message;
   }
 
   async publishBatch<T>(inputs: readonly PublishInput<T>[]): Promise<EventMessage<T>[]> {
@@ -208,20 +234,30 @@ class PortableAdapter implements EventAdapter {
       records.push(record);
       byTopic.set(message.topic, records);
     }
-    const sent = withDeadline(this.deadlines.publishMs, `publishing to ${this.backend}`, async (signal) => {
+    await this.publishing(messages.length, async (signal) => {
       await this.connect();
       const giveUpAt = Date.now() + this.deadlines.publishMs;
-      await Promise.all([...byTopic].map(([topic, records]) => this.sendAll(topic, records, signal, giveUpAt)));
-    }).catch((error: unknown) => {
-      throw this.wrap(error, `publish of ${messages.length} message(s) failed`);
+      const sends = [...byTopic].map(([topic, records]) =>
+        this.sendAll(topic, records, (remaining) => this.driver.send(topic, remaining, signal), signal, giveUpAt),
+      );
+      await Promise.all(sends);
     });
+    return messages.map(({ message }) => message);
+  }
+
+  /** Runs a publish within its deadline; disconnect() waits for it. */
+  private async publishing(count: number, publish: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const sent = withDeadline(this.deadlines.publishMs, `publishing to ${this.backend}`, publish).catch(
+      (error: unknown) => {
+        throw this.wrap(error, `publish of ${count} message(s) failed`);
+      },
+    );
     this.sending.add(sent);
     try {
       await sent;
     } finally {
       this.sending.delete(sent);
     }
-    return messages.map(({ message }) => message);
   }
 
   /**
@@ -231,6 +267,7 @@ class PortableAdapter implements EventAdapter {
   private async sendAll(
     topic: string,
     records: readonly OutgoingRecord[],
+    send: (records: readonly OutgoingRecord[]) => Promise<SendResult[]>,
     signal: AbortSignal,
     giveUpAt: number,
   ): Promise<void> {
@@ -238,7 +275,7 @@ class PortableAdapter implements EventAdapter {
     for (let attempt = 1; ; attempt++) {
       let failed: Array<{ record: OutgoingRecord; error: unknown }>;
       try {
-        const results = await this.driver.send(topic, remaining, signal);
+        const results = await send(remaining);
         failed = remaining.flatMap((record, index) => {
           const result = results[index];
           if (result?.ok) return [];
