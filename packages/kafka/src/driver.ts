@@ -39,6 +39,8 @@ export interface KafkaNative {
 
 export class KafkaDriver implements Driver {
   readonly backend = 'kafka';
+  /** One produce request per partition leader, whatever the number of records. */
+  readonly batchedSend = true;
   readonly capabilities: Capabilities;
   private readonly kafka: Kafka;
   private readonly producer: Producer;

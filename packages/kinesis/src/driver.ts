@@ -55,6 +55,8 @@ const processStore = new MemoryCheckpointStore();
 
 export class KinesisDriver implements Driver {
   readonly backend = 'kinesis';
+  /** PutRecords takes up to 500 records a call. */
+  readonly batchedSend = true;
   readonly capabilities = KINESIS_CAPABILITIES;
   private readonly client: KinesisClient;
   private readonly store: CheckpointStore | undefined;

@@ -43,6 +43,8 @@ const DELETE_STREAM = `if redis.call('TYPE', KEYS[1]).ok ~= 'stream' then return
 
 export class RedisStreamsDriver implements Driver {
   readonly backend = 'redis-streams';
+  /** One MULTI/EXEC round trip. */
+  readonly batchedSend = true;
   readonly capabilities = REDIS_STREAMS_CAPABILITIES;
   readonly classify = classifyRedisError;
   private readonly consumerName: string;
