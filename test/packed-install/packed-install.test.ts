@@ -188,12 +188,12 @@ describe('packed packages installed into a fresh application', () => {
   });
 
   test('TypeScript: a Kinesis app without the optional checkpoint peers (pg, ioredis) type-checks', () => {
-    const core = tarballs.filter((file) => /eventport-(core|kinesis)-\d/.test(path.basename(file)));
-    expect(core).toHaveLength(2);
+    const coreAndKinesis = tarballs.filter((file) => /eventport-(core|kinesis)-\d/.test(path.basename(file)));
+    expect(coreAndKinesis).toHaveLength(2);
     const app = makeApp(
       root,
       'kinesis-only-app',
-      core,
+      coreAndKinesis,
       ['@aws-sdk/client-kinesis@latest', 'zod@latest'],
       ['typescript@latest', '@types/node@latest'],
     );

@@ -216,11 +216,10 @@ class PortableAdapter implements EventAdapter {
       const giveUpAt = Date.now() + this.deadlines.publishMs;
       const { topic } = message;
       // Each attempt joins the single publishes to the topic that are waiting to go out together.
-      const send = this.driver.batchedSend
-        ? ([one]: readonly OutgoingRecord[]) =>
-            this.queue.add(topic, one as OutgoingRecord, signal).then((result) => (result ? [result] : []))
-        : (records: readonly OutgoingRecord[]) => this.driver.send(topic, records, signal);
-      await this.sendAll(topic, [record], send, signal, giveUpAt);
+      const gathered = this.driver.batchedSend
+        ? () => this.queue.add(topic, record, signal).then((result) => (result ? [result] : []))
+        : undefined;
+      await this.sendAll(topic, [record], signal, giveUpAt, gathered);
     });
     return message;
   }
@@ -237,10 +236,7 @@ class PortableAdapter implements EventAdapter {
     await this.publishing(messages.length, async (signal) => {
       await this.connect();
       const giveUpAt = Date.now() + this.deadlines.publishMs;
-      const sends = [...byTopic].map(([topic, records]) =>
-        this.sendAll(topic, records, (remaining) => this.driver.send(topic, remaining, signal), signal, giveUpAt),
-      );
-      await Promise.all(sends);
+      await Promise.all([...byTopic].map(([topic, records]) => this.sendAll(topic, records, signal, giveUpAt)));
     });
     return messages.map(({ message }) => message);
   }
@@ -267,9 +263,10 @@ class PortableAdapter implements EventAdapter {
   private async sendAll(
     topic: string,
     records: readonly OutgoingRecord[],
-    send: (records: readonly OutgoingRecord[]) => Promise<SendResult[]>,
     signal: AbortSignal,
     giveUpAt: number,
+    send: (remaining: readonly OutgoingRecord[]) => Promise<SendResult[]> = (remaining) =>
+      this.driver.send(topic, remaining, signal),
   ): Promise<void> {
     let remaining = records;
     for (let attempt = 1; ; attempt++) {
