@@ -49,6 +49,13 @@ export interface Driver {
    * check an ephemeral group left nothing behind.
    */
   listGroups?(topic: string, signal: AbortSignal): Promise<string[]>;
+  /**
+   * Optional: removes an ephemeral group's position from the broker (its consumer, consumer-group
+   * offsets), resolving as well when it is already gone. Core calls it once the last subscription of
+   * this adapter to that group has closed its receivers. Leave it out where closing the receiver
+   * removes the group already (an auto-delete queue, a subscription per receiver).
+   */
+  deleteGroup?(topic: string, group: string, signal: AbortSignal): Promise<void>;
   /** Cheap round trip to the broker; throws when it is unreachable. */
   ping(signal: AbortSignal): Promise<void>;
   /**
@@ -121,8 +128,9 @@ export interface ReceiverOptions {
    */
   maxUnsettled: number;
   /**
-   * A throwaway member (`SubscribeOptions.ephemeral`): once its receiver is closed, nothing of the
-   * group is left on the broker, and records published while none is open are not kept for it.
+   * A throwaway member (`SubscribeOptions.ephemeral`): once its receiver is closed (and `deleteGroup`
+   * called, where the driver has it), nothing of the group is left on the broker, and records
+   * published while none is open are not kept for it.
    */
   ephemeral?: boolean;
 }

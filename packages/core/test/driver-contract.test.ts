@@ -180,3 +180,38 @@ describe('single publishes to a topic that arrive while a send to it is in fligh
     await adapter.disconnect();
   });
 });
+
+test('an ephemeral group is deleted once, after the last of the adapter’s subscriptions to it closed its receivers', async () => {
+  const events: string[] = [];
+  const { driver } = scriptedDriver({
+    capabilities: { ...capabilities, ephemeralGroups: true },
+    openReceiver: async (_topic, options) => {
+      events.push(`open ${options.group} ephemeral=${options.ephemeral}`);
+      return {
+        receive: (_max, signal) => new PushBuffer().receive(1, signal),
+        settle: async () => undefined,
+        close: async () => void events.push('close'),
+      };
+    },
+    deleteGroup: async (topic, group) => void events.push(`delete ${group} of ${topic}`),
+  });
+  const adapter = createPortableAdapter(driver, { logger: silentLogger });
+  const first = await adapter.subscribe('t', () => undefined, { group: 'look', ephemeral: true });
+  const second = await adapter.subscribe('t', () => undefined, { group: 'look', ephemeral: true });
+  const durable = await adapter.subscribe('t', () => undefined, { group: 'keep' });
+  await first.close();
+  await durable.close();
+  expect(events.filter((event) => event.startsWith('delete'))).toEqual([]);
+  await second.close();
+  await second.close();
+  expect(events).toEqual([
+    'open look ephemeral=true',
+    'open look ephemeral=true',
+    'open keep ephemeral=false',
+    'close',
+    'close',
+    'close',
+    'delete look of t',
+  ]);
+  await adapter.disconnect();
+});

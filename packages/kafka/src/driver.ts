@@ -205,6 +205,14 @@ export class KafkaDriver implements Driver {
     });
   }
 
+  /** UNSUPPORTED: librdkafka's mock, where a group that never committed leaves nothing to delete. */
+  async deleteGroup(topic: string, group: string, signal: AbortSignal): Promise<void> {
+    const groupId = this.options.consumerGroupId(group, topic);
+    await this.withAdmin(signal, (admin) => admin.deleteGroups([groupId])).catch((error: unknown) => {
+      if (!['UNSUPPORTED', 'NOT_FOUND'].includes(classifyKafkaError(error)?.code ?? '')) throw error;
+    });
+  }
+
   async ping(signal: AbortSignal): Promise<void> {
     const admin = this.admin();
     try {

@@ -12,12 +12,10 @@ import {
   type Receiver,
 } from '@eventport/core';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { ResolvedKafkaOptions } from './options.js';
 
 /** The Kafka binding of CloudEvents names its attribute headers ce_id, ce_type...; older eventport wrote ce-id. */
 export const KAFKA_CLOUDEVENTS = cloudEventsHeaders('ce_');
-
-import { classifyKafkaError } from './errors.js';
-import type { ResolvedKafkaOptions } from './options.js';
 
 export interface KafkaRecord extends IncomingRecord {
   partition: number;
@@ -30,7 +28,7 @@ export interface MemberSettings {
   topic: string;
   groupId: string;
   fromBeginning: boolean;
-  /** Commits nothing to the broker, and deletes the group once the member left. */
+  /** Commits nothing to the broker (core deletes the group once its members are closed). */
   ephemeral: boolean;
   concurrency: number;
   admin: () => Promise<Admin>;
@@ -47,8 +45,7 @@ export interface MemberSettings {
  * OffsetLog: acks commit the settled prefix (offset + 1), a nack hands that record out again before
  * anything new. kafkajs restarts every partition from its committed offset after a rejoin, so a group
  * join resets every log and the records of the previous generation still queued are dropped.
- * An ephemeral group commits nothing to the broker (its offsets stay in this process) and is deleted
- * once the member left, so nothing of it outlives the member.
+ * An ephemeral group commits nothing to the broker: its offsets stay in this process.
  */
 export class GroupMember {
   readonly ready: Promise<void>;
@@ -186,17 +183,6 @@ export class GroupMember {
       this.wakeAll();
       await Promise.all([...this.logs.values()].map((log) => log.flush()));
       await this.consumer.disconnect();
-      if (!this.settings.ephemeral) return;
-      const { groupId, logger } = this.settings;
-      await this.settings
-        .admin()
-        .then((admin) => admin.deleteGroups([groupId]))
-        .catch((error: unknown) => {
-          // UNSUPPORTED: librdkafka's mock, where a group that never committed leaves nothing visible.
-          const code = classifyKafkaError(error)?.code;
-          if (code !== 'UNSUPPORTED' && code !== 'NOT_FOUND')
-            logger.warn('kafka: ephemeral group not deleted', this.fields(error));
-        });
     })();
     return this.closing;
   }

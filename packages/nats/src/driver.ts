@@ -40,8 +40,6 @@ export class NatsDriver implements ep.Driver {
   readonly native = (): Client => this.connected();
   private connecting: Promise<NatsConnection> | undefined;
   private client: Client | undefined;
-  /** Open members of each ephemeral consumer (by stream and name): a replacement opens before the failed one closes. */
-  private readonly ephemerals = new Map<string, number>();
   private readonly streamName = (topic: string) => natsName(`${this.options.streamPrefix}${topic}`);
   private readonly streamConfig = (topic: string, name = this.streamName(topic)) =>
     ({ storage: StorageType.File, ...this.options.stream, name, subjects: [topic] }) as JS.StreamConfig;
@@ -108,12 +106,19 @@ export class NatsDriver implements ep.Driver {
     if (found !== wanted)
       throw new EventportError('CONFLICT', `consumer ${name} of ${stream} is ${found}, not ${wanted}`);
     const consumer = await js.consumers.get(stream, name);
-    const leave = options.ephemeral ? this.join(stream, name) : undefined;
     // Running handlers' messages are marked in progress every third of the ack wait, well before they time out.
     return new NatsReceiver(
-      { consumer, nc, limit: options.maxUnsettled, leave },
+      { consumer, nc, limit: options.maxUnsettled, ephemeral: options.ephemeral === true },
       Math.floor(this.options.ackWaitMs / 3),
     );
+  }
+
+  async deleteGroup(topic: string, group: string): Promise<void> {
+    const stream = await this.findStream(topic);
+    if (!stream) return;
+    await this.connected()
+      .jsm.consumers.delete(stream, this.consumerName(stream, topic, group))
+      .catch((error: unknown) => (isNotFound(error) ? true : Promise.reject(error)));
   }
 
   /** The groups whose consumers this driver named, from their descriptions (consumer names lose "." to "_"). */
@@ -161,24 +166,6 @@ export class NatsDriver implements ep.Driver {
     return natsName(stream === this.streamName(topic) ? group : `${group}__${topic}`);
   }
 
-  /** Counts a member in; the function it returns counts it out and deletes the consumer after the last one. */
-  private join(stream: string, name: string): () => Promise<boolean> {
-    const key = `${stream} ${name}`;
-    this.ephemerals.set(key, (this.ephemerals.get(key) ?? 0) + 1);
-    return async () => {
-      const others = (this.ephemerals.get(key) ?? 1) - 1;
-      if (others > 0) {
-        this.ephemerals.set(key, others);
-        return false;
-      }
-      this.ephemerals.delete(key);
-      await this.connected()
-        .jsm.consumers.delete(stream, name)
-        .catch((error: unknown) => (isNotFound(error) ? true : Promise.reject(error)));
-      return true;
-    };
-  }
-
   private async findStream(topic: string): Promise<string | undefined> {
     const { streams } = this.connected().jsm;
     return streams.find(topic).catch((error) => (isNotFound(error) ? undefined : Promise.reject(error)));
@@ -212,8 +199,8 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
       consumer: JS.Consumer;
       nc: NatsConnection;
       limit: number;
-      /** An ephemeral group's: resolves true once this was its last member and the consumer is deleted. */
-      leave?: () => Promise<boolean>;
+      /** Core deletes an ephemeral group's consumer once its members are closed. */
+      ephemeral: boolean;
     },
     readonly extendEveryMs: number,
   ) {}
@@ -248,12 +235,11 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return; // a second close would count an ephemeral member out twice
     this.closed = true;
     await (await this.pulling?.catch(() => undefined))?.close();
     const back = [...this.buffer.end().map((record) => record.msg), ...this.held];
-    // Nothing to give back to a consumer that is gone.
-    if (await this.at.leave?.()) return;
+    // Nothing to give back to a consumer about to be deleted.
+    if (this.at.ephemeral) return;
     // nats-server 2.9 misroutes naks while a stopped pull is still pending there: let it expire first.
     if (back.length > 0) await pause(this.expires - Date.now());
     for (const msg of back) msg.nak();

@@ -221,7 +221,7 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
       expect(new Set(fromB.map(n)).size).toBe(40);
     });
 
-    test('an ephemeral group leaves nothing on the broker once closed; a durable one stays (ephemeralGroups)', async () => {
+    test('an ephemeral group leaves nothing on the broker once closed (and deleteGroup called); a durable one stays (ephemeralGroups)', async () => {
       const topic = topicFor('ephemeral');
       if (!driver.capabilities.ephemeralGroups) {
         const adapter = createPortableAdapter(driver);
@@ -245,6 +245,8 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
       await ephemeral.settle(got, [], AbortSignal.timeout(10_000));
       await durable.settle(await receiveCount(durable, 3), [], AbortSignal.timeout(10_000));
       await ephemeral.close();
+      // What core does after an ephemeral group's last receiver closed.
+      await driver.deleteGroup?.(topic, 'gone', AbortSignal.timeout(30_000));
       const deadline = Date.now() + receiveTimeoutMs;
       let listed = await groups();
       while (listed.includes('gone') && Date.now() < deadline) {

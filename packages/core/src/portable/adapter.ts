@@ -35,6 +35,7 @@ import {
 import { backoffDelay, pause } from '../timing.js';
 import { formatZodError } from '../validation.js';
 import { Consumer, type DecodedMessage } from './consumer.js';
+import { EphemeralGroups } from './ephemeral-groups.js';
 import { PublishQueue } from './publish-queue.js';
 import { messageStream } from './stream.js';
 import { resolveSubscribeOptions } from './subscribe-options.js';
@@ -139,6 +140,7 @@ class PortableAdapter implements EventAdapter {
   private readonly dedupePrefix = randomUUID();
   private dedupeSequence = 0;
   private readonly typeOf: (topic: string) => string;
+  private readonly ephemeralGroups: EphemeralGroups;
 
   constructor(
     private readonly driver: Driver,
@@ -154,6 +156,7 @@ class PortableAdapter implements EventAdapter {
     this.deadlines = { ...DEFAULT_DEADLINES, ...options.deadlines };
     this.source = options.cloudEvents?.source ?? process.env.EVENTPORT_SOURCE ?? `urn:eventport:${hostname()}`;
     this.typeOf = options.cloudEvents?.type ?? ((topic) => topic);
+    this.ephemeralGroups = new EphemeralGroups(driver, this.deadlines.adminMs);
   }
 
   get backend(): string {
@@ -311,6 +314,7 @@ class PortableAdapter implements EventAdapter {
       );
     }
     await this.connect();
+    const leaveGroup = resolved.ephemeral ? this.ephemeralGroups.join(topic, resolved.group) : undefined;
     const consumer: Consumer<T> = new Consumer<T>(
       topic,
       handler,
@@ -321,12 +325,14 @@ class PortableAdapter implements EventAdapter {
         logger: this.logger,
         wrap: (error, context) => this.wrap(error, context),
         decode: <M>(record: IncomingRecord, attempt: number) => this.decode<M>(topic, record, attempt),
+        leaveGroup,
       },
       () => this.subscriptions.delete(consumer as Consumer<unknown>),
     );
     try {
       await consumer.start();
     } catch (error) {
+      void leaveGroup?.().catch(() => undefined);
       throw this.wrap(error, `subscribe to "${topic}" failed`);
     }
     this.subscriptions.add(consumer as Consumer<unknown>);

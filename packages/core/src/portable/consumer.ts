@@ -29,6 +29,8 @@ export interface ConsumerContext {
   /** Wraps a driver error once: classified, sanitised, with what was being done. */
   wrap(error: unknown, context: string): EventportError;
   decode<T>(record: IncomingRecord, attempt: number): DecodedMessage<T>;
+  /** An ephemeral subscription's: counts it out of its group, deleting the group after the last one. */
+  leaveGroup?: () => Promise<void>;
 }
 
 /** A subscription holds at most this many unsettled records per allowed concurrent handler. */
@@ -613,6 +615,11 @@ export class Consumer<T> implements Subscription {
         }),
       );
       await Promise.all([...this.members].map((member) => this.closeMember(member)));
+      await this.context
+        .leaveGroup?.()
+        .catch((error: unknown) =>
+          this.options.onError(this.context.wrap(error, `deleting the group of "${this.topic}"`)),
+        );
     } finally {
       this.health = 'closed';
       this.onClosed();
