@@ -39,6 +39,12 @@ export interface Driver {
    * offset or checkpoint created on demand: a record sent after this resolves reaches the group even
    * if no member is running) and returns a receiver for one member of the group.
    */
+  /**
+   * True where publishing makes a topic that does not exist yet (or any more), as Pub/Sub and JetStream
+   * users expect: a record `send` fails with an error `classify` calls NOT_FOUND then has core call
+   * `createTopic` (ALREADY_EXISTS counts as done) and send it again. Without it, NOT_FOUND fails the publish.
+   */
+  readonly autoCreateTopics?: boolean;
   openReceiver(topic: string, options: ReceiverOptions, signal: AbortSignal): Promise<Receiver>;
   createTopic(topic: string, options: CreateTopicOptions, signal: AbortSignal): Promise<void>;
   deleteTopic(topic: string, signal: AbortSignal): Promise<void>;

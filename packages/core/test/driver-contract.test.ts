@@ -215,3 +215,58 @@ test('an ephemeral group is deleted once, after the last of the adapter’s subs
   ]);
   await adapter.disconnect();
 });
+
+describe('a publish to a topic that does not exist (send fails NOT_FOUND)', () => {
+  function missingTopicDriver(autoCreateTopics: boolean, createError?: EventportError) {
+    const topics = new Set<string>();
+    const created: string[] = [];
+    const { driver, sent } = scriptedDriver({
+      autoCreateTopics,
+      send: async (topic, records) => {
+        sent.push([...records]);
+        const missing = new EventportError('NOT_FOUND', `no topic ${topic}`);
+        return records.map(() => (topics.has(topic) ? SENT : { ok: false as const, error: missing }));
+      },
+      createTopic: async (topic) => {
+        created.push(topic);
+        if (createError) throw createError;
+        topics.add(topic);
+      },
+    });
+    return { driver, sent, created };
+  }
+
+  test('is created by core and sent again where the driver declares autoCreateTopics', async () => {
+    const { driver, sent, created } = missingTopicDriver(true);
+    const adapter = createPortableAdapter(driver, { logger: silentLogger });
+    await adapter.publishBatch([
+      { topic: 'fresh', data: 1 },
+      { topic: 'fresh', data: 2 },
+    ]);
+    expect(created).toEqual(['fresh']);
+    expect(sent.map((records) => records.length)).toEqual([2, 2]);
+    await adapter.disconnect();
+  });
+
+  test('counts ALREADY_EXISTS from createTopic as made (someone else made it meanwhile)', async () => {
+    const { driver, sent, created } = missingTopicDriver(true, new EventportError('ALREADY_EXISTS', 'made by another'));
+    const adapter = createPortableAdapter(driver, { logger: silentLogger, publishAttempts: 3 });
+    await expect(adapter.publish({ topic: 'raced', data: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // Made "by someone else" yet still missing: sent once more after the create, then given up (NOT_FOUND is final).
+    expect(created).toEqual(['raced']);
+    expect(sent).toHaveLength(2);
+    await adapter.disconnect();
+  });
+
+  test('fails with the create error where the topic cannot be made, and with NOT_FOUND without autoCreateTopics', async () => {
+    const refused = missingTopicDriver(true, new EventportError('PERMISSION_DENIED', 'no admin rights'));
+    const adapter = createPortableAdapter(refused.driver, { logger: silentLogger });
+    await expect(adapter.publish({ topic: 'locked', data: 1 })).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    await adapter.disconnect();
+    const plain = missingTopicDriver(false);
+    const other = createPortableAdapter(plain.driver, { logger: silentLogger });
+    await expect(other.publish({ topic: 'absent', data: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(plain.created).toEqual([]);
+    await other.disconnect();
+  });
+});

@@ -37,12 +37,11 @@ export class NatsDriver implements ep.Driver {
   readonly backend = 'nats';
   readonly capabilities = NATS_CAPABILITIES;
   readonly classify = classifyNatsError;
+  readonly autoCreateTopics = true;
   readonly native = (): Client => this.connected();
   private connecting: Promise<NatsConnection> | undefined;
   private client: Client | undefined;
   private readonly streamName = (topic: string) => natsName(`${this.options.streamPrefix}${topic}`);
-  private readonly streamConfig = (topic: string, name = this.streamName(topic)) =>
-    ({ storage: StorageType.File, ...this.options.stream, name, subjects: [topic] }) as JS.StreamConfig;
 
   constructor(private readonly options: NatsDriverOptions) {}
 
@@ -64,21 +63,15 @@ export class NatsDriver implements ep.Driver {
     const { js } = this.connected();
     const timeout = this.options.requestTimeoutMs;
     // Nats-Msg-Id = the publish call's id: a retry after a lost PubAck is stored once, a replay again.
-    const results = await withAbortion(signal, (stop) =>
-      sendEach(records, (record) =>
-        Promise.race([
-          js.publish(topic, record.body, { msgID: record.dedupeId, headers: encodeHeaders(record), timeout }),
-          stop,
-        ]),
-      ),
-    );
-    // No stream captures the subject (yet, or any more): create one, and core's retry lands there.
-    if (!results.some((result) => !result.ok && isNoResponders(result.error))) return results;
-    const failed = await this.streamOf(topic).then(
-      () => undefined,
-      (error: unknown) => ({ ok: false, error }) as const,
-    );
-    return failed ? results.map((result) => (result.ok ? result : failed)) : results;
+    const publish = (record: ep.OutgoingRecord) =>
+      js
+        .publish(topic, record.body, { msgID: record.dedupeId, headers: encodeHeaders(record), timeout })
+        .catch((error) => {
+          // No stream captures the subject (yet, or any more), or JetStream is not up: core creates one and sends again.
+          if (!isNoResponders(error)) throw error;
+          throw new EventportError('NOT_FOUND', `no stream captures "${topic}"`, { cause: error, retryable: true });
+        });
+    return withAbortion(signal, (stop) => sendEach(records, (record) => Promise.race([publish(record), stop])));
   }
 
   async openReceiver(topic: string, options: ep.ReceiverOptions, _: AbortSignal): Promise<ep.Receiver<NatsRecord>> {
@@ -136,7 +129,19 @@ export class NatsDriver implements ep.Driver {
 
   /** Idempotent: JetStream creates a stream only where none with that name exists. */
   async createTopic(topic: string): Promise<void> {
-    await this.connected().jsm.streams.add(this.streamConfig(topic));
+    const name = this.streamName(topic);
+    await this.connected()
+      .jsm.streams.add({
+        storage: StorageType.File,
+        ...this.options.stream,
+        name,
+        subjects: [topic],
+      } as JS.StreamConfig)
+      .catch((error: unknown) => {
+        if (apiCode(error) !== 10058) throw error;
+        const why = 'topics that differ only in "." and "_" share a stream name';
+        throw new EventportError('CONFLICT', `stream ${name} exists for other subjects than ${topic}: ${why}`);
+      });
   }
 
   async deleteTopic(topic: string): Promise<void> {
@@ -175,14 +180,8 @@ export class NatsDriver implements ep.Driver {
   private async streamOf(topic: string): Promise<string> {
     const found = await this.findStream(topic);
     if (found) return found;
-    const { streams } = this.connected().jsm;
-    const name = this.streamName(topic);
-    await streams.add(this.streamConfig(topic, name)).catch((error: unknown) => {
-      if (apiCode(error) !== 10058) throw error;
-      const why = 'topics that differ only in "." and "_" share a stream name';
-      throw new EventportError('CONFLICT', `stream ${name} exists for other subjects than ${topic}: ${why}`);
-    });
-    return name;
+    await this.createTopic(topic);
+    return this.streamName(topic);
   }
 }
 

@@ -327,6 +327,7 @@ describe('on the shared server', () => {
     const driver = backendDriver(backend, { url });
     await driver.connect(AbortSignal.timeout(10_000));
     try {
+      await driver.createTopic(topic); // a driver's send creates no stream: core does, on NOT_FOUND
       // What core does when a send's answer is lost: the same record, the same dedupeId, sent again.
       const record = {
         headers: { [RESERVED_HEADERS.id]: `dedupe-${run}` },

@@ -44,6 +44,7 @@ const EPHEMERAL_SUFFIX = /~[0-9a-f]{12}$/;
 export class PubSubDriver implements Driver {
   readonly backend = 'pubsub';
   readonly capabilities: Capabilities;
+  readonly autoCreateTopics: boolean;
   private client: PubSub | undefined;
   private readonly publishers = new Map<string, Topic>();
   /** gRPC deadline of every call; admin and ack calls keep the client's retries of transient errors within it. */
@@ -52,6 +53,7 @@ export class PubSubDriver implements Driver {
   private readonly once: { timeout: number; retry: null };
 
   constructor(private readonly config: PubSubConfig) {
+    this.autoCreateTopics = config.autoCreateTopics;
     this.capabilities = { ...PUBSUB_CAPABILITIES, deliveryCount: config.deadLetter !== undefined };
     this.gaxOpts = { timeout: config.requestTimeoutMs };
     this.once = { timeout: config.requestTimeoutMs, retry: null };
@@ -76,21 +78,34 @@ export class PubSubDriver implements Driver {
     await abortable(this.pubsub().getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: this.once }), signal);
   }
 
-  /** Publishes each record (the client batches them); a missing topic is created and its records published once more. */
+  /**
+   * Publishes each record (the client batches them), one result per record; core creates a missing topic
+   * (autoCreateTopics) and sends again. A failed ordered publish pauses its key in the client (later
+   * publishes with it fail at once); the key is resumed so that core's retry of the record can go.
+   */
   async send(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<SendResult[]> {
     assertResourceId('topic', topic);
-    const results = await abortable(this.publishEach(topic, records), signal);
-    const missing = results.flatMap((result, n) =>
-      !result.ok && grpcStatusOf(result.error) === GrpcStatus.NOT_FOUND ? [n] : [],
+    let publisher = this.publishers.get(topic);
+    if (!publisher) {
+      const { batching } = this.config;
+      publisher = this.pubsub().topic(topic, {
+        messageOrdering: true,
+        gaxOpts: this.once,
+        ...(batching && { batching }),
+      });
+      this.publishers.set(topic, publisher);
+    }
+    const handle = publisher;
+    const sent = sendEach(records, ({ body, headers, key }) =>
+      handle
+        .publishMessage({ data: body, attributes: headers, ...(key !== undefined && { orderingKey: key }) })
+        .catch((error: unknown) => {
+          // The client holds back the key after a failure until told to go on: core's retry resends it.
+          if (key !== undefined) handle.resumePublishing(key);
+          throw error;
+        }),
     );
-    if (missing.length === 0 || !this.config.autoCreateTopics) return results;
-    await abortable(this.ensureTopic(topic), signal);
-    const retried = missing.map((n) => records[n] as OutgoingRecord);
-    const again = await abortable(this.publishEach(topic, retried), signal);
-    missing.forEach((n, i) => {
-      results[n] = again[i] as SendResult;
-    });
-    return results;
+    return abortable(sent, signal);
   }
 
   async openReceiver(topic: string, options: ReceiverOptions, signal: AbortSignal): Promise<PubSubReceiver> {
@@ -178,33 +193,6 @@ export class PubSubDriver implements Driver {
   private pubsub(): PubSub {
     if (!this.client) throw new EventportError('CLOSED', 'the Pub/Sub client is not connected');
     return this.client;
-  }
-
-  /**
-   * One result per record. A failed ordered publish pauses its key in the client (later publishes with
-   * it fail at once); the key is resumed so that core's retry of the record can go.
-   */
-  private async publishEach(topic: string, records: readonly OutgoingRecord[]): Promise<SendResult[]> {
-    let publisher = this.publishers.get(topic);
-    if (!publisher) {
-      const { batching } = this.config;
-      publisher = this.pubsub().topic(topic, {
-        messageOrdering: true,
-        gaxOpts: this.once,
-        ...(batching && { batching }),
-      });
-      this.publishers.set(topic, publisher);
-    }
-    const handle = publisher;
-    return sendEach(records, ({ body, headers, key }) =>
-      handle
-        .publishMessage({ data: body, attributes: headers, ...(key !== undefined && { orderingKey: key }) })
-        .catch((error: unknown) => {
-          // The client holds back the key after a failure until told to go on: core's retry resends it.
-          if (key !== undefined) handle.resumePublishing(key);
-          throw error;
-        }),
-    );
   }
 
   private async ensureTopic(topic: string): Promise<void> {

@@ -272,6 +272,7 @@ class PortableAdapter implements EventAdapter {
       this.driver.send(topic, remaining, signal),
   ): Promise<void> {
     let remaining = records;
+    let justCreated = false;
     for (let attempt = 1; ; attempt++) {
       let failed: Array<{ record: OutgoingRecord; error: unknown }>;
       try {
@@ -287,6 +288,17 @@ class PortableAdapter implements EventAdapter {
         failed = remaining.map((record) => ({ record, error }));
       }
       if (failed.length === 0) return;
+      const missing = failed.some(({ error }) => this.classify(error).code === 'NOT_FOUND');
+      if (missing && this.driver.autoCreateTopics && !justCreated) {
+        const created = await this.createMissingTopic(topic, signal);
+        justCreated = created === true;
+        if (justCreated) {
+          remaining = failed.map(({ record }) => record);
+          continue;
+        }
+        failed = failed.map(({ record }) => ({ record, error: created }));
+      }
+      justCreated = false;
       const first = failed[0]?.error;
       const retryable = failed.every(({ error }) => this.classify(error).retryable);
       const delay = backoffDelay(attempt, 100, 2_000);
@@ -301,6 +313,14 @@ class PortableAdapter implements EventAdapter {
       remaining = failed.map(({ record }) => record);
       await pause(delay, signal);
     }
+  }
+
+  /** True once the topic exists (made now, or by someone else meanwhile); else why it could not be made. */
+  private createMissingTopic(topic: string, signal: AbortSignal): Promise<true | unknown> {
+    return abortable(this.driver.createTopic(topic, {}, signal), signal).then(
+      () => true,
+      (error: unknown) => this.classify(error).code === 'ALREADY_EXISTS' || error,
+    );
   }
 
   async subscribe<T>(topic: string, handler: MessageHandler<T>, options: SubscribeOptions = {}): Promise<Subscription> {
