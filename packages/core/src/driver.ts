@@ -40,9 +40,10 @@ export interface Driver {
    * if no member is running) and returns a receiver for one member of the group.
    */
   /**
-   * True where publishing makes a topic that does not exist yet (or any more), as Pub/Sub and JetStream
-   * users expect: a record `send` fails with an error `classify` calls NOT_FOUND then has core call
-   * `createTopic` (ALREADY_EXISTS counts as done) and send it again. Without it, NOT_FOUND fails the publish.
+   * True where publishing or subscribing makes a topic that does not exist yet (or any more), as
+   * Pub/Sub and JetStream users expect: a record `send` fails, or `openReceiver` throws, with an error
+   * `classify` calls NOT_FOUND, then core calls `createTopic` (ALREADY_EXISTS counts as done) and sends
+   * or opens again. Without it, NOT_FOUND fails the publish or subscribe.
    */
   readonly autoCreateTopics?: boolean;
   openReceiver(topic: string, options: ReceiverOptions, signal: AbortSignal): Promise<Receiver>;

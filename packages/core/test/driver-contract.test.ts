@@ -248,6 +248,25 @@ describe('a publish to a topic that does not exist (send fails NOT_FOUND)', () =
     await adapter.disconnect();
   });
 
+  test('a subscribe whose openReceiver fails NOT_FOUND has core create the topic and open again', async () => {
+    const { driver, created } = missingTopicDriver(true);
+    let opened = 0;
+    const receiver = driver.openReceiver;
+    driver.openReceiver = async (topic, options, signal) => {
+      opened++;
+      if (!created.includes(topic)) throw new EventportError('NOT_FOUND', `no topic ${topic}`);
+      return receiver(topic, options, signal);
+    };
+    const adapter = createPortableAdapter(driver, { logger: silentLogger });
+    await (await adapter.subscribe('fresh', () => undefined)).close();
+    expect(created).toEqual(['fresh']);
+    expect(opened).toBe(2);
+    const plain = createPortableAdapter({ ...driver, autoCreateTopics: false }, { logger: silentLogger });
+    await expect(plain.subscribe('absent', () => undefined)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(created).toEqual(['fresh']);
+    await Promise.all([adapter.disconnect(), plain.disconnect()]);
+  });
+
   test('counts ALREADY_EXISTS from createTopic as made (someone else made it meanwhile)', async () => {
     const { driver, sent, created } = missingTopicDriver(true, new EventportError('ALREADY_EXISTS', 'made by another'));
     const adapter = createPortableAdapter(driver, { logger: silentLogger, publishAttempts: 3 });

@@ -76,7 +76,9 @@ export class NatsDriver implements ep.Driver {
 
   async openReceiver(topic: string, options: ep.ReceiverOptions, _: AbortSignal): Promise<ep.Receiver<NatsRecord>> {
     const { js, jsm, nc } = this.connected();
-    const stream = await this.streamOf(topic);
+    const stream = await this.findStream(topic);
+    // Core creates the stream (autoCreateTopics) and opens again.
+    if (!stream) throw new EventportError('NOT_FOUND', `no stream captures "${topic}"`);
     const name = this.consumerName(stream, topic, options.group);
     const description = `eventport group ${options.group} of ${topic}`;
     const info = await jsm.consumers.info(stream, name).catch((error: unknown) => {
@@ -174,14 +176,6 @@ export class NatsDriver implements ep.Driver {
   private async findStream(topic: string): Promise<string | undefined> {
     const { streams } = this.connected().jsm;
     return streams.find(topic).catch((error) => (isNotFound(error) ? undefined : Promise.reject(error)));
-  }
-
-  /** The stream that captures `topic`'s subject, else a new one for it alone. */
-  private async streamOf(topic: string): Promise<string> {
-    const found = await this.findStream(topic);
-    if (found) return found;
-    await this.createTopic(topic);
-    return this.streamName(topic);
   }
 }
 

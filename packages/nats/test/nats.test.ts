@@ -406,6 +406,7 @@ describe('on the shared server', () => {
     const nc = await connect({ servers: url });
     try {
       const jsm = await jetstreamManager(nc);
+      await driver.createTopic(topic); // what core does before opening a receiver on a new topic
       const options = { group: 'look.on', fromBeginning: false, maxUnsettled: 8, ephemeral: true };
       const first = await driver.openReceiver(topic, options, AbortSignal.timeout(5_000));
       const second = await driver.openReceiver(topic, options, AbortSignal.timeout(5_000));
@@ -447,6 +448,7 @@ describe('on the shared server', () => {
     await Promise.all([driver.connect(AbortSignal.timeout(5_000)), other.connect(AbortSignal.timeout(5_000))]);
     try {
       const options = { group: 'slow', fromBeginning: true, maxUnsettled: 8 };
+      await driver.createTopic(topic);
       const receiver = await driver.openReceiver(topic, options, AbortSignal.timeout(5_000));
       const competitor = await other.openReceiver(topic, options, AbortSignal.timeout(5_000));
       const record = {

@@ -225,20 +225,9 @@ export class PubSubDriver implements Driver {
     await this.createSubscriptionOn(topic, name, metadata);
   }
 
+  /** A missing topic fails NOT_FOUND: core creates it (autoCreateTopics) and opens the receiver again. */
   private async createSubscriptionOn(topic: string, name: string, metadata: CreateSubscriptionOptions): Promise<void> {
-    try {
-      await this.pubsub().createSubscription(topic, name, metadata);
-    } catch (error) {
-      const status = grpcStatusOf(error);
-      if (status === GrpcStatus.ALREADY_EXISTS) return;
-      if (status !== GrpcStatus.NOT_FOUND) throw error;
-      if (!this.config.autoCreateTopics) {
-        const message = `topic "${topic}" does not exist (autoCreateTopics is off); create it first`;
-        throw new EventportError('NOT_FOUND', message, { cause: error });
-      }
-      await this.ensureTopic(topic);
-      await this.pubsub().createSubscription(topic, name, metadata).catch(ignore(GrpcStatus.ALREADY_EXISTS));
-    }
+    await this.pubsub().createSubscription(topic, name, metadata).catch(ignore(GrpcStatus.ALREADY_EXISTS));
   }
 }
 

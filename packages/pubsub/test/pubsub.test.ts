@@ -286,6 +286,7 @@ describe('pubsub against the emulator', () => {
     const driver = backendDriver(backend, { projectId, emulatorHost });
     await driver.connect(AbortSignal.timeout(10_000));
     const topic = topicFor('window');
+    await driver.createTopic(topic, {}, AbortSignal.timeout(10_000)); // what core does on NOT_FOUND
     const receiver = await driver.openReceiver(
       topic,
       { group: 'g', fromBeginning: false, maxUnsettled: 5 },

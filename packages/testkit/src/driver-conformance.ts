@@ -55,7 +55,17 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
     await created.connect(AbortSignal.timeout(30_000));
     return created;
   };
+  const made = new Set<string>();
+  /** A driver that declares autoCreateTopics leaves making a topic to core: made here as core would. */
+  const ensureTopic = async (target: Driver, topic: string) => {
+    if (!target.autoCreateTopics || made.has(topic)) return;
+    await target.createTopic(topic, {}, AbortSignal.timeout(30_000)).catch((error: unknown) => {
+      if (target.classify(error).code !== 'ALREADY_EXISTS') throw error;
+    });
+    made.add(topic);
+  };
   const open = async (target: Driver, topic: string, group: string, options: Partial<ReceiverOptions> = {}) => {
+    await ensureTopic(target, topic);
     // As core's consumer does: a join the broker refuses retryably (a group mid-rebalance) is retried.
     const receiver = await retryWithin(
       30_000,
@@ -79,6 +89,7 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
       ...(keyed ? { key: `k${n}` } : {}),
     }));
   const send = async (target: Driver, topic: string, batch: OutgoingRecord[]) => {
+    await ensureTopic(target, topic);
     const results = await target.send(topic, batch, AbortSignal.timeout(30_000));
     expect(results).toHaveLength(batch.length);
     expect(results.filter((result) => !result.ok)).toEqual([]);
@@ -125,6 +136,39 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
         new Set(batch.map((record) => record.headers[RESERVED_HEADERS.id])),
       );
       await receiver.settle(got, [], AbortSignal.timeout(10_000));
+    });
+
+    test('a missing topic: send and openReceiver fail NOT_FOUND for core to create it (autoCreateTopics); else a send lands or fails NOT_FOUND for good', async () => {
+      const topic = topicFor('missing');
+      if (!driver.autoCreateTopics) {
+        // Core creates nothing then: a send to a new topic lands (the broker makes it) or fails NOT_FOUND
+        // for good, never with a retryable error that core would retry until the publish deadline.
+        const results = await driver.send(topic, records(1), AbortSignal.timeout(30_000));
+        for (const result of results.filter((each) => !each.ok)) {
+          expect(driver.classify((result as { error: unknown }).error)).toEqual({
+            code: 'NOT_FOUND',
+            retryable: false,
+          });
+        }
+        return;
+      }
+      const results = await driver.send(topic, records(2), AbortSignal.timeout(30_000));
+      expect(results.map((result) => (result.ok ? 'ok' : driver.classify(result.error).code))).toEqual([
+        'NOT_FOUND',
+        'NOT_FOUND',
+      ]);
+      const opening = driver.openReceiver(
+        topic,
+        { group: 'g', fromBeginning: false, maxUnsettled: 8 },
+        AbortSignal.timeout(30_000),
+      );
+      const failure = await opening.then(
+        (receiver) => receiver.close().then(() => undefined),
+        (error: unknown) => error,
+      );
+      expect(failure && driver.classify(failure).code).toBe('NOT_FOUND');
+      await ensureTopic(driver, topic);
+      await send(driver, topic, records(1));
     });
 
     test('receive(max) never returns more than max; records carry id, headers, body and key', async () => {

@@ -346,6 +346,9 @@ class PortableAdapter implements EventAdapter {
         wrap: (error, context) => this.wrap(error, context),
         decode: <M>(record: IncomingRecord, attempt: number) => this.decode<M>(topic, record, attempt),
         leaveGroup,
+        createMissingTopic: this.driver.autoCreateTopics
+          ? (signal) => this.createMissingTopic(topic, signal)
+          : undefined,
       },
       () => this.subscriptions.delete(consumer as Consumer<unknown>),
     );

@@ -31,6 +31,8 @@ export interface ConsumerContext {
   decode<T>(record: IncomingRecord, attempt: number): DecodedMessage<T>;
   /** An ephemeral subscription's: counts it out of its group, deleting the group after the last one. */
   leaveGroup?: () => Promise<void>;
+  /** Where the driver declares autoCreateTopics: makes the topic, true once it exists, else why not. */
+  createMissingTopic?: (signal: AbortSignal) => Promise<true | unknown>;
 }
 
 /** A subscription holds at most this many unsettled records per allowed concurrent handler. */
@@ -187,21 +189,22 @@ export class Consumer<T> implements Subscription {
   }
 
   private async openMember(deadlineMs = this.context.deadlines.adminMs): Promise<Member> {
-    const { driver } = this.context;
+    const { driver, createMissingTopic } = this.context;
+    const { group, fromBeginning, ephemeral } = this.options;
+    const options = { group, fromBeginning, maxUnsettled: this.maxUnsettled, ephemeral };
     const receiver = await withDeadline(
       deadlineMs,
       `subscribing to "${this.topic}" (${driver.backend})`,
-      (signal) =>
-        driver.openReceiver(
-          this.topic,
-          {
-            group: this.options.group,
-            fromBeginning: this.options.fromBeginning,
-            maxUnsettled: this.maxUnsettled,
-            ephemeral: this.options.ephemeral,
-          },
-          signal,
-        ),
+      async (signal) => {
+        try {
+          return await driver.openReceiver(this.topic, options, signal);
+        } catch (error) {
+          if (!createMissingTopic || driver.classify(error).code !== 'NOT_FOUND') throw error;
+          const created = await createMissingTopic(signal);
+          if (created !== true) throw created;
+          return driver.openReceiver(this.topic, options, signal);
+        }
+      },
       this.stopController.signal,
     );
     const member: Member = { receiver, held: 0, retired: false, batch: undefined, settling: undefined };
