@@ -213,6 +213,12 @@ class NatsReceiver implements ep.Receiver<NatsRecord> {
     this.pull();
   }
 
+  /** `nak(delay)`: the server redelivers after the delay, and the window has room meanwhile. */
+  async defer(records: readonly NatsRecord[], delayMs: number): Promise<void> {
+    for (const { msg } of records) if (this.held.delete(msg)) msg.nak(delayMs);
+    this.pull();
+  }
+
   async extend(records: readonly NatsRecord[], signal: AbortSignal): Promise<void> {
     for (const { msg } of records) msg.working();
     await abortable(this.at.nc.flush(), signal);

@@ -213,6 +213,44 @@ export function runDriverConformance(harness: DriverConformanceHarness): void {
       expect(await quietFor(receiver, 1_500)).toEqual([]);
     });
 
+    test('a record given back with a delay comes again no sooner than the delay: by defer, else core waits, then nacks', async () => {
+      const topic = topicFor('defer');
+      const delayMs = 1_500;
+      const receiver = await open(driver, topic, 'g');
+      const defer = receiver.defer?.bind(receiver);
+      if (!defer) {
+        // Without defer, core holds the record for the delay and nacks it then: the same contract, end to end.
+        const adapter = createPortableAdapter(await harness.makeDriver());
+        const seen: number[] = [];
+        const subscription = await adapter.subscribe(
+          topic,
+          () => {
+            seen.push(Date.now());
+            if (seen.length === 1) throw new Error('fails once');
+          },
+          { group: 'delayed', redeliveryDelayMs: () => delayMs },
+        );
+        await adapter.publish({ topic, data: 1 });
+        const deadline = Date.now() + receiveTimeoutMs;
+        while (seen.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        await subscription.close();
+        await adapter.disconnect();
+        expect(seen).toHaveLength(2);
+        expect((seen[1] as number) - (seen[0] as number)).toBeGreaterThanOrEqual(delayMs);
+        return;
+      }
+      await send(driver, topic, records(1));
+      const [record] = await receiveCount(receiver, 1);
+      const startedAt = Date.now();
+      await defer([record as IncomingRecord], delayMs, AbortSignal.timeout(10_000));
+      const again = await receiveCount(receiver, 1);
+      expect(again[0]?.id).toBe(record?.id);
+      // A few ms of slack: the broker's timer and ours read different clocks.
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(delayMs - 50);
+      await receiver.settle(again, [], AbortSignal.timeout(10_000));
+      expect(await quietFor(receiver, 1_000)).toEqual([]);
+    });
+
     test('close() gives unsettled records back: another member of the group receives them', async () => {
       const topic = topicFor('close');
       const first = await open(driver, topic, 'g');
