@@ -35,17 +35,17 @@ export interface Driver {
    */
   readonly batchedSend?: boolean;
   /**
-   * Makes sure the group's position exists on the broker (a queue, subscription, consumer-group
-   * offset or checkpoint created on demand: a record sent after this resolves reaches the group even
-   * if no member is running) and returns a receiver for one member of the group.
-   */
-  /**
    * True where publishing or subscribing makes a topic that does not exist yet (or any more), as
    * Pub/Sub and JetStream users expect: a record `send` fails, or `openReceiver` throws, with an error
    * `classify` calls NOT_FOUND, then core calls `createTopic` (ALREADY_EXISTS counts as done) and sends
    * or opens again. Without it, NOT_FOUND fails the publish or subscribe.
    */
   readonly autoCreateTopics?: boolean;
+  /**
+   * Makes sure the group's position exists on the broker (a queue, subscription, consumer-group
+   * offset or checkpoint created on demand: a record sent after this resolves reaches the group even
+   * if no member is running) and returns a receiver for one member of the group.
+   */
   openReceiver(topic: string, options: ReceiverOptions, signal: AbortSignal): Promise<Receiver>;
   createTopic(topic: string, options: CreateTopicOptions, signal: AbortSignal): Promise<void>;
   deleteTopic(topic: string, signal: AbortSignal): Promise<void>;

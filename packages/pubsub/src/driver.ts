@@ -227,7 +227,15 @@ export class PubSubDriver implements Driver {
 
   /** A missing topic fails NOT_FOUND: core creates it (autoCreateTopics) and opens the receiver again. */
   private async createSubscriptionOn(topic: string, name: string, metadata: CreateSubscriptionOptions): Promise<void> {
-    await this.pubsub().createSubscription(topic, name, metadata).catch(ignore(GrpcStatus.ALREADY_EXISTS));
+    await this.pubsub()
+      .createSubscription(topic, name, metadata)
+      .catch((error: unknown) => {
+        const status = grpcStatusOf(error);
+        if (status === GrpcStatus.ALREADY_EXISTS) return;
+        if (status !== GrpcStatus.NOT_FOUND || this.autoCreateTopics) throw error;
+        const message = `topic "${topic}" does not exist (autoCreateTopics is off); create it first`;
+        throw new EventportError('NOT_FOUND', message, { cause: error });
+      });
   }
 }
 

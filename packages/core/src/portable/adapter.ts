@@ -344,6 +344,7 @@ class PortableAdapter implements EventAdapter {
         deadlines: this.deadlines,
         logger: this.logger,
         wrap: (error, context) => this.wrap(error, context),
+        classify: (error) => this.classify(error),
         decode: <M>(record: IncomingRecord, attempt: number) => this.decode<M>(topic, record, attempt),
         leaveGroup,
         createMissingTopic: this.driver.autoCreateTopics

@@ -10,7 +10,7 @@ import type {
 } from '../adapter.js';
 import { runInMessageContext } from '../context.js';
 import { ABORT_GRACE_MS, type Deadlines, withDeadline } from '../deadline.js';
-import type { Driver, IncomingRecord, Receiver } from '../driver.js';
+import type { Driver, ErrorClassification, IncomingRecord, Receiver } from '../driver.js';
 import { describeError, EventportError, InvalidMessageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ReceivedMessage } from '../message.js';
@@ -28,6 +28,8 @@ export interface ConsumerContext {
   logger: Logger;
   /** Wraps a driver error once: classified, sanitised, with what was being done. */
   wrap(error: unknown, context: string): EventportError;
+  /** The adapter's classification: an EventportError's own code, else the driver's. */
+  classify(error: unknown): ErrorClassification;
   decode<T>(record: IncomingRecord, attempt: number): DecodedMessage<T>;
   /** An ephemeral subscription's: counts it out of its group, deleting the group after the last one. */
   leaveGroup?: () => Promise<void>;
@@ -144,10 +146,10 @@ export class Consumer<T> implements Subscription {
 
   /** Opens the first receiver: resolves once the group's position exists on the broker. */
   async start(): Promise<void> {
-    const { driver, deadlines } = this.context;
+    const { deadlines, classify } = this.context;
     this.current = await retryWithin(
       deadlines.adminMs,
-      (error) => (error instanceof EventportError ? error.retryable : driver.classify(error).retryable),
+      (error) => classify(error).retryable,
       (remainingMs) => this.openMember(remainingMs),
       this.stopController.signal,
     );
@@ -189,7 +191,7 @@ export class Consumer<T> implements Subscription {
   }
 
   private async openMember(deadlineMs = this.context.deadlines.adminMs): Promise<Member> {
-    const { driver, createMissingTopic } = this.context;
+    const { driver, createMissingTopic, classify } = this.context;
     const { group, fromBeginning, ephemeral } = this.options;
     const options = { group, fromBeginning, maxUnsettled: this.maxUnsettled, ephemeral };
     const receiver = await withDeadline(
@@ -199,7 +201,7 @@ export class Consumer<T> implements Subscription {
         try {
           return await driver.openReceiver(this.topic, options, signal);
         } catch (error) {
-          if (!createMissingTopic || driver.classify(error).code !== 'NOT_FOUND') throw error;
+          if (!createMissingTopic || classify(error).code !== 'NOT_FOUND') throw error;
           const created = await createMissingTopic(signal);
           if (created !== true) throw created;
           return driver.openReceiver(this.topic, options, signal);
