@@ -1,3 +1,5 @@
+import type { ErrorClassification } from './driver.js';
+
 /**
  * Every error that leaves eventport is an EventportError with a stable `code`, so callers branch on
  * the code rather than on a broker's message text. Messages never carry credentials: everything that
@@ -117,17 +119,59 @@ export function tryOr<T>(parse: () => T, fallback: T): T {
   }
 }
 
-/** `error` and its causes, outermost first (at most MAX_CAUSE_DEPTH): for classifying through wrappers. */
-export function causeChain(error: unknown): unknown[] {
-  const chain: unknown[] = [];
-  for (
-    let link = error;
-    link !== undefined && link !== null && chain.length < MAX_CAUSE_DEPTH;
-    link = (link as Error).cause
-  ) {
-    chain.push(link);
+/** `error` and its causes, outermost first (at most MAX_CAUSE_DEPTH): for finding a client's error in its wrappers. */
+export function causeChain(error: unknown): ErrorLink[] {
+  const chain: ErrorLink[] = [];
+  for (let link = error; typeof link === 'object' && link !== null && chain.length < MAX_CAUSE_DEPTH; ) {
+    chain.push(link as ErrorLink);
+    link = (link as ErrorLink).cause;
   }
   return chain;
+}
+
+/** A socket or DNS error code, as a link's `code` or inside a wrapper's message: a new connection may succeed. */
+const NETWORK_ERROR = /\bE(CONNREFUSED|CONNRESET|CONNABORTED|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN)\b/;
+
+/** What no driver has to name: a socket error, or a deadline's TimeoutError (AbortSignal.timeout's reason). */
+function needsNoRule(link: ErrorLink, message: string): ErrorCode | undefined {
+  if (NETWORK_ERROR.test(`${String(link.code)} ${message}`)) return 'CONNECTION';
+  return link.name === 'TimeoutError' ? 'TIMEOUT' : undefined;
+}
+
+/** A link of a client error's chain: any thrown object, its fields readable. */
+export type ErrorLink = Record<string, unknown> & { name?: unknown; message?: unknown; code?: unknown };
+
+/**
+ * Classifies a client error through its wrappers, so a driver writes only what its client's errors
+ * mean. Links are visited outermost first, depth-first: the error, its `cause`, an AggregateError's
+ * `errors`, and whatever `inner` names (a client's own wrapper fields). The first link that says
+ * something decides: an EventportError by its own code, else `byLink` (a code alone is retryable as
+ * an EventportError with that code is), else a socket error code (CONNECTION) or a deadline's
+ * TimeoutError (TIMEOUT). Undefined when no link does.
+ */
+export function classifyThrough(
+  error: unknown,
+  byLink: (link: ErrorLink, message: string) => ErrorCode | ErrorClassification | undefined,
+  inner: (link: ErrorLink) => unknown[] = () => [],
+): ErrorClassification | undefined {
+  const seen = new Set<unknown>();
+  const visit = (link: unknown): ErrorClassification | undefined => {
+    if (typeof link !== 'object' || link === null || seen.has(link) || seen.size >= MAX_CAUSE_DEPTH) return undefined;
+    seen.add(link);
+    if (link instanceof EventportError) return { code: link.code, retryable: link.retryable };
+    const fields = link as ErrorLink;
+    const message = typeof fields.message === 'string' ? fields.message : '';
+    const found = byLink(fields, message) ?? needsNoRule(fields, message);
+    if (typeof found === 'string') return { code: found, retryable: RETRYABLE.has(found) };
+    if (found) return found;
+    const errors = Array.isArray(fields.errors) ? fields.errors : [];
+    for (const next of [fields.cause, ...errors, ...inner(fields)]) {
+      const decided = visit(next);
+      if (decided) return decided;
+    }
+    return undefined;
+  };
+  return visit(error);
 }
 
 /** Redacted text of any thrown value, for logs and wrapped errors. */

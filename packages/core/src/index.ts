@@ -46,9 +46,11 @@ export {
 } from './driver.js';
 export {
   causeChain,
+  classifyThrough,
   describeError,
   ERROR_CODES,
   type ErrorCode,
+  type ErrorLink,
   EventportError,
   InvalidMessageError,
   isEventportError,

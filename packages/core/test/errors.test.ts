@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import {
   availableBackends,
+  classifyThrough,
   configFields,
   createAdapter,
   describeError,
@@ -103,6 +104,47 @@ describe('error causes are sanitised copies', () => {
     expect(everything).not.toContain('hunter2-secret');
     expect(everything).toContain('WRONGPASS invalid username-password pair');
     expect(((wrapped.cause as Error).cause as { code: string }).code).toBe('WRONGPASS');
+  });
+});
+
+describe('classifyThrough: a client error classified through its wrappers', () => {
+  const notFound = { code: 'NOT_FOUND', retryable: false } as const;
+  const byName = (link: { name?: unknown }) => (link.name === 'Missing' ? notFound : undefined);
+  const named = (name: string, message = '', extra: object = {}) =>
+    Object.assign(new Error(message), { name, ...extra });
+
+  test('the outermost link that says something decides, through causes, AggregateErrors and client wrapper fields', () => {
+    expect(classifyThrough(new Error('outer', { cause: named('Missing') }), byName)).toEqual(notFound);
+    expect(classifyThrough(new AggregateError([new Error('a'), named('Missing')]), byName)).toEqual(notFound);
+    const wrapper = { name: 'PublishError', inner: named('Missing') };
+    expect(classifyThrough(wrapper, byName)).toBeUndefined();
+    expect(classifyThrough(wrapper, byName, (link) => [link.inner])).toEqual(notFound);
+    // The outer link is known, so a cause it wraps does not matter.
+    const outer = named('Missing', 'x', { cause: named('Other', 'connect ECONNREFUSED 127.0.0.1:1') });
+    expect(classifyThrough(outer, byName)).toEqual(notFound);
+  });
+
+  test('an EventportError keeps its own code; socket errors and deadlines need no driver rule', () => {
+    const ours = new EventportError('RESOURCE_EXHAUSTED', 'busy', { retryable: false });
+    expect(classifyThrough(new Error('wrapped', { cause: ours }), byName)).toEqual({
+      code: 'RESOURCE_EXHAUSTED',
+      retryable: false,
+    });
+    const connection = { code: 'CONNECTION', retryable: true };
+    expect(classifyThrough(Object.assign(new Error('read'), { code: 'ECONNRESET' }), byName)).toEqual(connection);
+    expect(classifyThrough(new Error('request failed: getaddrinfo ENOTFOUND broker'), byName)).toEqual(connection);
+    expect(classifyThrough(new DOMException('signal timed out', 'TimeoutError'), byName)).toEqual({
+      code: 'TIMEOUT',
+      retryable: true,
+    });
+  });
+
+  test('nothing known, a cycle, or not an object: undefined', () => {
+    const cyclic: { name: string; cause?: unknown } = { name: 'Loop' };
+    cyclic.cause = cyclic;
+    expect(classifyThrough(cyclic, byName)).toBeUndefined();
+    expect(classifyThrough('text', byName)).toBeUndefined();
+    expect(classifyThrough(new TypeError('bug'), byName)).toBeUndefined();
   });
 });
 

@@ -1,4 +1,11 @@
-import { type ErrorClassification, type ErrorCode, EventportError, type Logger, redact } from '@eventport/core';
+import {
+  classifyThrough,
+  type ErrorClassification,
+  type ErrorCode,
+  type ErrorLink,
+  type Logger,
+  redact,
+} from '@eventport/core';
 import { type logCreator, logLevel } from 'kafkajs';
 
 // kafkajs error names and Kafka protocol error types (KafkaJSProtocolError.type) that mean more than "retry or fail".
@@ -24,12 +31,7 @@ for (const [code, names] of [
 ] as const) {
   for (const name of names.split(' ')) KNOWN.set(name, code);
 }
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
-const classified = (code: ErrorCode): ErrorClassification => ({
-  code,
-  retryable: code === 'CONNECTION' || code === 'TIMEOUT' || code === 'RESOURCE_EXHAUSTED',
-});
-
+const INTERNAL: ErrorClassification = { code: 'INTERNAL', retryable: false };
 /**
  * Maps a kafkajs error to a portable code, matched by name (a second copy of kafkajs classifies the
  * same). kafkajs wraps what its own retries gave up on in KafkaJSNumberOfRetriesExceeded, and that in
@@ -39,37 +41,23 @@ const classified = (code: ErrorCode): ErrorClassification => ({
  */
 export function classifyKafkaError(error: unknown): ErrorClassification | undefined {
   let retriable = false;
-  const seen = new Set<unknown>();
-  for (let link = error; typeof link === 'object' && link !== null && !seen.has(link) && seen.size < 10; ) {
-    seen.add(link);
-    if (link instanceof EventportError) return { code: link.code, retryable: link.retryable };
-    const {
-      name,
-      type,
-      code,
-      message,
-      retriable: flag,
-      cause,
-      originalError,
-      errors,
-      groups,
-    } = link as Record<string, unknown>;
+  const byLink = ({ name, type, message, retriable: flag, errors, groups }: ErrorLink) => {
     // KafkaJSDeleteGroupsError lists its errors by group.
     const list = Array.isArray(groups) ? groups.map((group) => (group as { error?: unknown })?.error) : errors;
     if (Array.isArray(list) && list.length > 0) {
-      const parts = list.map((part) => classifyKafkaError(part) ?? classified('INTERNAL'));
-      return parts.find((part) => !part.retryable) ?? (parts[0] as ErrorClassification);
+      const parts = list.map((part) => classifyKafkaError(part) ?? INTERNAL);
+      return parts.find((part) => !part.retryable) ?? parts[0];
     }
+    // 'Broker not connected': kafkajs's plain Error for a broker whose handshake never completed.
     const known = KNOWN.get(String(name)) ?? KNOWN.get(String(type));
-    if (known) return classified(known);
-    // A socket error, or kafkajs's plain Error for a broker whose handshake never completed.
-    if (NETWORK_CODES.has(String(code)) || message === 'Broker not connected') return classified('CONNECTION');
+    if (known || message === 'Broker not connected') return known ?? 'CONNECTION';
     if (flag === true || name === 'KafkaJSNumberOfRetriesExceeded') retriable = true;
-    link = cause ?? originalError;
-  }
-  if (retriable) return classified('CONNECTION');
-  const name = (error as Record<string, unknown> | null)?.name;
-  return typeof name === 'string' && name.startsWith('KafkaJS') ? classified('INTERNAL') : undefined;
+    return undefined;
+  };
+  const found = classifyThrough(error, byLink, ({ originalError }) => [originalError]);
+  if (found || retriable) return found ?? { code: 'CONNECTION', retryable: true };
+  const name = (error as ErrorLink | null)?.name;
+  return typeof name === 'string' && name.startsWith('KafkaJS') ? INTERNAL : undefined;
 }
 
 /** `call`'s result, or `fallback` where the broker lacks the API (librdkafka's mock has no group admin). */

@@ -1,5 +1,5 @@
 import type { ErrorClassification, ErrorCode, IncomingRecord, OutgoingRecord } from '@eventport/core';
-import { causeChain, EventportError, tryOr } from '@eventport/core';
+import { causeChain, classifyThrough, type ErrorLink, tryOr } from '@eventport/core';
 import type { JsMsg } from '@nats-io/jetstream';
 import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
 
@@ -37,43 +37,44 @@ export function decodeRecord(msg: JsMsg): IncomingRecord {
   return { id: `${stream}:${sequence}`, headers, body: Buffer.from(msg.data), key, deliveryCount, meta };
 }
 
-const named = (error: unknown, pattern: RegExp) =>
-  causeChain(error).filter((each) => pattern.test((each as Error)?.name));
-const codes = (error: unknown, re: RegExp) => named(error, re).map((each) => (each as { code?: number }).code);
+const API_ERROR = /^(JetStreamApi|StreamNotFound|ConsumerNotFound)Error$/;
 /** The JetStream API's err_code (10059 stream not found...), where the server answered with one. */
-export const apiCode = (error: unknown) => codes(error, /^(JetStreamApi|StreamNotFound|ConsumerNotFound)Error$/)[0];
-export const isNotFound = (error: unknown) => [10014, 10059].includes(apiCode(error) ?? 0);
-export const isNoResponders = (error: unknown) => named(error, /^NoResponders$/).length > 0;
+export const apiCode = (error: unknown) =>
+  (causeChain(error).find((link) => API_ERROR.test(String(link.name)))?.code as number | undefined) ?? 0;
+export const isNotFound = (error: unknown) => [10014, 10059].includes(apiCode(error));
+export const isNoResponders = (error: unknown) => causeChain(error).some((link) => link.name === 'NoResponders');
 
-const API_CODES: Array<[ErrorCode, boolean, number[]]> = [
-  ['NOT_FOUND', false, [10014, 10059]],
-  ['ALREADY_EXISTS', false, [10013, 10058, 10148]],
-  ['CONFLICT', false, [10065, 10071]],
-  ['PAYLOAD_TOO_LARGE', false, [10054]],
-  ['UNSUPPORTED', false, [10039]],
-  ['CONNECTION', true, [10008]],
-  ['RESOURCE_EXHAUSTED', true, [10023, 10026, 10027, 10028, 10047]],
+const BY_NAME: Array<[RegExp, ErrorCode]> = [
+  [/^(NoResponders|(Closed|Draining)?ConnectionError)$/, 'CONNECTION'],
+  [/^(Authorization|UserAuthenticationExpired|PermissionViolation)Error$/, 'PERMISSION_DENIED'],
+  [/^Invalid(Argument|Subject|Name)Error$/, 'INVALID_ARGUMENT'],
 ];
-const as = (code: ErrorCode, retryable: boolean): ErrorClassification => ({ code, retryable });
+const API_CODES: Array<[ErrorCode, number[]]> = [
+  ['NOT_FOUND', [10014, 10059]],
+  ['ALREADY_EXISTS', [10013, 10058, 10148]],
+  ['CONFLICT', [10065, 10071]],
+  ['PAYLOAD_TOO_LARGE', [10054]],
+  ['UNSUPPORTED', [10039]],
+  ['CONNECTION', [10008]],
+  ['RESOURCE_EXHAUSTED', [10023, 10026, 10027, 10028, 10047]],
+];
+// 409 is also "consumer deleted" (below), else a pull limit reached.
+const BY_STATUS: Record<number, ErrorCode> = {
+  400: 'INVALID_ARGUMENT',
+  408: 'TIMEOUT',
+  409: 'RESOURCE_EXHAUSTED',
+  503: 'CONNECTION',
+};
 
 /** NATS and JetStream errors, through wrappers and causes, to portable codes. */
 export function classifyNatsError(error: unknown): ErrorClassification {
-  const chain = causeChain(error);
-  const ours = chain.find((each): each is EventportError => each instanceof EventportError);
-  if (ours) return as(ours.code, ours.retryable);
-  const has = (pattern: RegExp) => named(error, pattern).length > 0;
-  const status = codes(error, /^JetStreamStatusError$/);
-  const text = chain.map((each) => (each instanceof Error ? each.message.toLowerCase() : '')).join(' | ');
-  if (has(/^TimeoutError$/) || status.includes(408)) return as('TIMEOUT', true);
-  // A RequestError of its own is "connection disconnected": a flush or request cut off by a reconnect.
-  const lost = status.includes(503) || text.includes('heartbeats missed');
-  if (lost || has(/^(NoResponders|(Closed|Draining)?ConnectionError|RequestError)$/)) return as('CONNECTION', true);
-  if (has(/^(Authorization|UserAuthenticationExpired|PermissionViolation)Error$/))
-    return as('PERMISSION_DENIED', false);
-  const api = API_CODES.find(([, , known]) => known.includes(apiCode(error) ?? 0));
-  if (api) return as(api[0], api[1]);
-  if (status.includes(409)) return /deleted/.test(text) ? as('NOT_FOUND', false) : as('RESOURCE_EXHAUSTED', true);
-  if (text.includes('max_payload')) return as('PAYLOAD_TOO_LARGE', false);
-  if (has(/^Invalid(Argument|Subject|Name)Error$/) || status.includes(400)) return as('INVALID_ARGUMENT', false);
-  return as('INTERNAL', false);
+  const byLink = ({ name, code, cause }: ErrorLink, message: string): ErrorCode | undefined => {
+    // Without a cause, a RequestError is "connection disconnected": a flush or request cut off by a reconnect.
+    if ((name === 'RequestError' && !cause) || /heartbeats missed/i.test(message)) return 'CONNECTION';
+    if (message.includes('max_payload')) return 'PAYLOAD_TOO_LARGE';
+    if (API_ERROR.test(String(name))) return API_CODES.find(([, codes]) => codes.includes(Number(code)))?.[0];
+    if (name !== 'JetStreamStatusError') return BY_NAME.find(([pattern]) => pattern.test(String(name)))?.[1];
+    return code === 409 && /deleted/i.test(message) ? 'NOT_FOUND' : BY_STATUS[Number(code)];
+  };
+  return classifyThrough(error, byLink) ?? { code: 'INTERNAL', retryable: false };
 }

@@ -1,4 +1,11 @@
-import { type ErrorClassification, type ErrorCode, EventportError, sanitizeError } from '@eventport/core';
+import {
+  classifyThrough,
+  type ErrorClassification,
+  type ErrorCode,
+  type ErrorLink,
+  EventportError,
+  sanitizeError,
+} from '@eventport/core';
 
 /** gRPC status codes (the numeric `code` of every google-gax / Pub/Sub client error). */
 export const GrpcStatus = { NOT_FOUND: 5, ALREADY_EXISTS: 6 } as const;
@@ -12,8 +19,6 @@ const BY_STATUS: readonly ErrorCode[] = [
 ];
 /** Pub/Sub's own retry codes: CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE. */
 const RETRYABLE = new Set([1, 2, 4, 8, 10, 13, 14]);
-/** Socket and DNS errors (the auth library's token request, before any gRPC status exists). */
-const NETWORK = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/;
 
 export function grpcStatusOf(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null | undefined)?.code;
@@ -24,19 +29,16 @@ export function grpcStatusOf(error: unknown): number | undefined {
  * The portable code of a Pub/Sub client error, looking through wrappers (PublishError.error, `cause`);
  * undefined when nothing in the chain is recognised.
  */
-export function classifyPubSubError(error: unknown, depth = 0): ErrorClassification | undefined {
-  if (depth > 8 || error === null || typeof error !== 'object') return undefined;
-  if (error instanceof EventportError) return { code: error.code, retryable: error.retryable };
-  const status = grpcStatusOf(error);
-  const code = status === undefined ? undefined : BY_STATUS[status];
-  if (status !== undefined && code) return { code, retryable: RETRYABLE.has(status) };
-  if (NETWORK.test(String((error as { code?: unknown }).code))) return { code: 'CONNECTION', retryable: true };
-  // An AbortSignal.timeout() reason: the call did not finish by its deadline.
-  if ((error as Error).name === 'TimeoutError') return { code: 'TIMEOUT', retryable: true };
-  // The client validates attributes and data synchronously and throws TypeError/RangeError.
-  if (error instanceof TypeError || error instanceof RangeError) return { code: 'INVALID_ARGUMENT', retryable: false };
-  const { error: inner, cause } = error as { error?: unknown; cause?: unknown };
-  return classifyPubSubError(inner, depth + 1) ?? classifyPubSubError(cause, depth + 1);
+export function classifyPubSubError(error: unknown): ErrorClassification | undefined {
+  const byLink = (link: ErrorLink): ErrorClassification | undefined => {
+    const status = grpcStatusOf(link);
+    const code = status === undefined ? undefined : BY_STATUS[status];
+    if (status !== undefined && code) return { code, retryable: RETRYABLE.has(status) };
+    // The client validates attributes and data synchronously and throws TypeError/RangeError.
+    if (link instanceof TypeError || link instanceof RangeError) return { code: 'INVALID_ARGUMENT', retryable: false };
+    return undefined;
+  };
+  return classifyThrough(error, byLink, ({ error: inner }) => [inner]);
 }
 
 /** JSON.parse quotes a snippet of what it failed on: from a damaged key file, a piece of its private key. */

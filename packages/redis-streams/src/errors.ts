@@ -1,34 +1,24 @@
-import { type ErrorClassification, type ErrorCode, EventportError } from '@eventport/core';
+import { classifyThrough, type ErrorClassification, type ErrorCode, type ErrorLink } from '@eventport/core';
 
 /** What ioredis says about a connection that is gone or not usable right now (there is no offline queue). */
 const CONNECTION_LOST =
   /^(Connection is closed|Stream isn't writeable|Socket closed unexpectedly|Command aborted due to connection close|Socket timeout|Reached the max retries)/;
-const NETWORK_CODES =
-  /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/;
 /** The code Redis puts first in a reply error. A restarting, loading or failing-over server succeeds a moment later. */
-const REPLY_CODES: Array<[RegExp, ErrorCode, boolean]> = [
-  [/^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/, 'CONNECTION', true],
-  [/^(BUSY|OOM)\b/, 'RESOURCE_EXHAUSTED', true],
-  [/^(NOAUTH|WRONGPASS|NOPERM)\b/, 'PERMISSION_DENIED', false],
+const REPLY_CODES: Array<[RegExp, ErrorCode]> = [
+  [/^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/, 'CONNECTION'],
+  [/^(BUSY|OOM)\b/, 'RESOURCE_EXHAUSTED'],
+  [/^(NOAUTH|WRONGPASS|NOPERM)\b/, 'PERMISSION_DENIED'],
   // UNBLOCKED: a blocked XREADGROUP whose stream was deleted.
-  [/^(NOGROUP|UNBLOCKED)\b/, 'NOT_FOUND', false],
-  [/^WRONGTYPE\b/, 'INVALID_ARGUMENT', false],
+  [/^(NOGROUP|UNBLOCKED)\b/, 'NOT_FOUND'],
+  [/^WRONGTYPE\b/, 'INVALID_ARGUMENT'],
 ];
 
 /** Maps ioredis / Redis errors to portable codes, looking through wrappers' `cause` chains. */
 export function classifyRedisError(error: unknown): ErrorClassification {
-  for (let current = error, depth = 0; current instanceof Error && depth < 8; depth++) {
-    if (current instanceof EventportError) return { code: current.code, retryable: current.retryable };
-    const { code, cause } = current as { code?: unknown; cause?: unknown };
-    if (current.name === 'MaxRetriesPerRequestError' || CONNECTION_LOST.test(current.message)) {
-      return { code: 'CONNECTION', retryable: true };
-    }
-    if (typeof code === 'string' && NETWORK_CODES.test(code)) return { code: 'CONNECTION', retryable: true };
-    if (current.message.startsWith('Command timed out')) return { code: 'TIMEOUT', retryable: true };
-    const { message } = current;
-    const reply = REPLY_CODES.find(([pattern]) => pattern.test(message));
-    if (reply) return { code: reply[1], retryable: reply[2] };
-    current = cause;
-  }
-  return { code: 'INTERNAL', retryable: false };
+  const byLink = ({ name }: ErrorLink, message: string): ErrorCode | undefined => {
+    if (name === 'MaxRetriesPerRequestError' || CONNECTION_LOST.test(message)) return 'CONNECTION';
+    if (message.startsWith('Command timed out')) return 'TIMEOUT';
+    return REPLY_CODES.find(([pattern]) => pattern.test(message))?.[1];
+  };
+  return classifyThrough(error, byLink) ?? { code: 'INTERNAL', retryable: false };
 }
