@@ -11,7 +11,6 @@ import type {
   Capabilities,
   CreateTopicOptions,
   Driver,
-  ErrorClassification,
   Logger,
   OutgoingRecord,
   ReceiverOptions,
@@ -27,7 +26,7 @@ import type { CheckpointStoreOption, KinesisConfig } from './config.js';
 import { encodeEnvelope } from './envelope.js';
 import { classifyKinesisError, isErrorNamed } from './errors.js';
 import { ShardReceiver } from './receiver.js';
-import { Streams } from './streams.js';
+import { Streams, validateName } from './streams.js';
 
 /** Kinesis limits: a record's data plus partition key, and one PutRecords call. */
 const MAX_RECORD_BYTES = 1024 * 1024;
@@ -58,6 +57,8 @@ export class KinesisDriver implements Driver {
   /** PutRecords takes up to 500 records a call. */
   readonly batchedSend = true;
   readonly capabilities = KINESIS_CAPABILITIES;
+  readonly classify = classifyKinesisError;
+  readonly autoCreateTopics: boolean;
   private readonly client: KinesisClient;
   private readonly store: CheckpointStore | undefined;
   private readonly ownsStore: boolean;
@@ -69,7 +70,8 @@ export class KinesisDriver implements Driver {
   ) {
     this.client = settings.client ?? new KinesisClient(clientConfig(settings));
     ({ store: this.store, owned: this.ownsStore } = openStore(settings.checkpointStore));
-    this.streams = new Streams(this.client, settings);
+    this.streams = new Streams(this.client);
+    this.autoCreateTopics = settings.autoCreateStreams;
   }
 
   connect(signal: AbortSignal): Promise<void> {
@@ -90,7 +92,7 @@ export class KinesisDriver implements Driver {
 
   /** PutRecords in chunks of at most 500 records / 5 MiB; an entry Kinesis rejects fails alone, with its error code. */
   async send(topic: string, records: readonly OutgoingRecord[], signal: AbortSignal): Promise<SendResult[]> {
-    await this.streams.ensure(topic, signal);
+    validateName(topic);
     const results: SendResult[] = [];
     const chunks: Array<Array<{ index: number; Data: Buffer; PartitionKey: string }>> = [];
     let bytes = Number.POSITIVE_INFINITY;
@@ -122,8 +124,6 @@ export class KinesisDriver implements Driver {
         });
       }
     } catch (error) {
-      // A stream deleted behind our back is created again by the retry (see classify).
-      if (isErrorNamed(error, 'ResourceNotFoundException')) this.streams.forget(topic);
       // The call failed as a whole: this chunk and the ones not sent yet fail with its error.
       for (const index of records.keys()) results[index] ??= { ok: false, error };
     }
@@ -141,7 +141,7 @@ export class KinesisDriver implements Driver {
           `postgres:// URL; checkpointStore "memory" keeps checkpoints in this process only (tests, one process)`,
       );
     }
-    await this.streams.ensure(topic, signal);
+    validateName(topic);
     const context = { client: this.client, streams: this.streams, store, settings: this.settings, logger: this.logger };
     return ShardReceiver.open(context, topic, options, signal);
   }
@@ -163,13 +163,6 @@ export class KinesisDriver implements Driver {
   /** The groups with rows in the checkpoint store; without a store no group can have a position. */
   async listGroups(topic: string): Promise<string[]> {
     return (await this.store?.groups(topic)) ?? [];
-  }
-
-  classify(error: unknown): ErrorClassification {
-    const classified = classifyKinesisError(error);
-    // With autoCreateStreams, the retry of a send to a deleted stream creates it again.
-    if (classified.code === 'NOT_FOUND' && this.settings.autoCreateStreams) return { ...classified, retryable: true };
-    return classified;
   }
 
   /** PutRecord for one record (less latency than a PutRecords of one on kinesis-local), else PutRecords. */

@@ -7,7 +7,7 @@ import {
   ListStreamsCommand,
 } from '@aws-sdk/client-kinesis';
 import { backoffDelay, type ErrorCode, EventportError, pause } from '@eventport/core';
-import { classifyKinesisError, isErrorNamed } from './errors.js';
+import { isErrorNamed } from './errors.js';
 
 /** An AWS error `name` becomes a typed EventportError; anything else is rethrown as it is. */
 const rename = (name: string, code: ErrorCode, message: string) => (error: unknown) => {
@@ -20,46 +20,26 @@ export function validateName(stream: string): void {
   throw new EventportError('INVALID_ARGUMENT', message);
 }
 
-/** Stream administration and on-demand creation; waits for ACTIVE (or gone) until the caller's deadline aborts `signal`. */
+/** Stream administration; waits for ACTIVE (or gone) until the caller's deadline aborts `signal`. */
 export class Streams {
-  /** Streams known to exist (or being created), so publishing checks once per stream. */
-  private readonly ensured = new Map<string, Promise<void>>();
+  constructor(private readonly client: KinesisClient) {}
 
-  constructor(
-    private readonly client: KinesisClient,
-    private readonly settings: { autoCreateStreams: boolean; shardCount: number },
-  ) {}
-
-  /** With autoCreateStreams, creates the stream when missing and waits until it is ACTIVE. */
-  ensure(stream: string, signal: AbortSignal): Promise<void> {
-    validateName(stream);
-    if (!this.settings.autoCreateStreams) return Promise.resolve();
-    const ensured =
-      this.ensured.get(stream) ??
-      this.until(stream, 'ACTIVE', signal, this.settings.shardCount).catch((error: unknown) => {
-        this.ensured.delete(stream);
-        throw error;
-      });
-    this.ensured.set(stream, ensured);
-    return ensured;
-  }
-
-  /** Forget that a stream exists (it was deleted, maybe by someone else). */
-  forget(stream: string): void {
-    this.ensured.delete(stream);
-  }
-
+  /** Core calls this for a stream a publish or subscribe found missing (autoCreateStreams): waits until it is ACTIVE. */
   async create(stream: string, shardCount: number, signal: AbortSignal): Promise<void> {
     validateName(stream);
-    await this.client
+    const exists = await this.client
       .send(new CreateStreamCommand({ StreamName: stream, ShardCount: shardCount }), { abortSignal: signal })
-      .catch(rename('ResourceInUseException', 'ALREADY_EXISTS', `stream "${stream}" already exists`));
-    await this.until(stream, 'ACTIVE', signal, shardCount);
+      .then(
+        () => false,
+        (error: unknown) => isErrorNamed(error, 'ResourceInUseException') || Promise.reject(error),
+      );
+    // Made by another process a moment ago, it may not be ACTIVE yet: ALREADY_EXISTS means usable.
+    await this.until(stream, 'ACTIVE', signal);
+    if (exists) throw new EventportError('ALREADY_EXISTS', `stream "${stream}" already exists`);
   }
 
   async delete(stream: string, signal: AbortSignal): Promise<void> {
     validateName(stream);
-    this.forget(stream);
     await this.client
       .send(new DeleteStreamCommand({ StreamName: stream, EnforceConsumerDeletion: true }), { abortSignal: signal })
       .catch(rename('ResourceNotFoundException', 'NOT_FOUND', `stream "${stream}" does not exist`));
@@ -98,13 +78,8 @@ export class Streams {
     await this.client.send(new ListStreamsCommand({ Limit: 1 }), { abortSignal: signal });
   }
 
-  /**
-   * Polls (gently: Kinesis allows 10 DescribeStreamSummary calls/s per account) until the stream is
-   * ACTIVE, or gone for `undefined`. With `createWith` shards, creates it while missing: another
-   * process may create it first, a stream just created may not be visible yet, and Kinesis refuses
-   * bursts of CreateStream, so it looks again; a full shard quota ends the wait at once.
-   */
-  private async until(stream: string, state: 'ACTIVE' | undefined, signal: AbortSignal, createWith?: number) {
+  /** Polls (gently: Kinesis allows 10 DescribeStreamSummary calls/s per account) until the stream is ACTIVE, or gone for `undefined`. */
+  private async until(stream: string, state: 'ACTIVE' | undefined, signal: AbortSignal) {
     for (let attempt = 1; ; attempt++) {
       const status = await this.client
         .send(new DescribeStreamSummaryCommand({ StreamName: stream }), { abortSignal: signal })
@@ -113,13 +88,6 @@ export class Streams {
           if (!isErrorNamed(error, 'ResourceNotFoundException')) throw error;
         });
       if (status === state || (state === 'ACTIVE' && status === 'UPDATING')) return;
-      if (createWith !== undefined && status === undefined) {
-        const command = new CreateStreamCommand({ StreamName: stream, ShardCount: createWith });
-        await this.client.send(command, { abortSignal: signal }).catch((error: unknown) => {
-          if (isErrorNamed(error, 'ResourceInUseException')) return;
-          if (!isErrorNamed(error, 'LimitExceededException') || !classifyKinesisError(error).retryable) throw error;
-        });
-      }
       if (!(await pause(backoffDelay(attempt, 50, 1_000), signal))) throw signal.reason;
     }
   }

@@ -83,6 +83,7 @@ async function idsInStream(client: KinesisClient, stream: string): Promise<strin
 }
 
 const adapters: EventAdapter[] = [];
+/** Creates each stream first: the calls these tests count are then all about the injected failures. */
 let admin: EventAdapter;
 beforeAll(() => {
   admin = createKinesisAdapter({ logger: silentLogger });
@@ -96,6 +97,7 @@ afterAll(async () => {
 
 test('PutRecords with failed entries: core sends only those again, none lost, none duplicated', async () => {
   const stream = `partial-${run}`;
+  await admin.createTopic(stream);
   const { client, calls } = flakyClient((id, call) => call === 1 && id.endsWith('-fail'));
   const adapter = createKinesisAdapter({ client, logger: silentLogger });
   adapters.push(adapter);
@@ -117,6 +119,7 @@ test('PutRecords with failed entries: core sends only those again, none lost, no
 
 test('the driver returns one result per record: rejected entries fail alone, with the AWS error code', async () => {
   const stream = `partial-driver-${run}`;
+  await admin.createTopic(stream);
   const { client, calls } = flakyClient((id) => id === 'r3' || id === 'r7');
   const driver = new KinesisDriver(kinesisSchema.parse({ client }));
   const records = Array.from({ length: 10 }, (_, n) => ({
@@ -138,6 +141,7 @@ test('the driver returns one result per record: rejected entries fail alone, wit
 
 test('an entry rejected again is retried by core within publishAttempts, sending only what is missing', async () => {
   const stream = `partial-exhausted-${run}`;
+  await admin.createTopic(stream);
   const { client, calls } = flakyClient((id, call) => call <= 2 && id === 'm7');
   const adapter = createKinesisAdapter({ client, publishAttempts: 3, logger: silentLogger });
   adapters.push(adapter);
@@ -154,6 +158,7 @@ test('an entry rejected again is retried by core within publishAttempts, sending
 
 test('entries that never succeed surface as a typed, retryable RESOURCE_EXHAUSTED error', async () => {
   const stream = `partial-failed-${run}`;
+  await admin.createTopic(stream);
   const { client } = flakyClient((id) => id === 'doomed');
   const adapter = createKinesisAdapter({ client, publishAttempts: 2, logger: silentLogger });
   adapters.push(adapter);
