@@ -22,6 +22,10 @@ export const configFields = {
     (value) => (typeof value === 'string' ? ['1', 'true', 'yes', 'on'].includes(value.toLowerCase()) : value),
     z.boolean(),
   ),
+  /** Handed through as it is (a client, TLS or client options, a logger): only checked to be an object. */
+  object: <T>(message = 'must be an object') =>
+    z.custom<T>((value) => typeof value === 'object' && value !== null, message),
+  callback: <F>(message = 'must be a function') => z.custom<F>((value) => typeof value === 'function', message),
   url: (schemes: string[]) =>
     z.string().refine(
       (value) => {

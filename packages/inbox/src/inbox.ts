@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
+  configFields,
   consoleLogger,
   describeError,
   EventportError,
@@ -103,9 +104,9 @@ const InboxOptionsSchema = z.strictObject({
       typeof (value as InboxStore).kind === 'string',
     'must be an inbox store (PostgresInboxStore, RedisInboxStore, MemoryInboxStore or your own InboxStore)',
   ),
-  key: z.custom((value) => isFunction(value), 'must be a function').optional(),
-  onDuplicate: z.custom((value) => isFunction(value), 'must be a function').optional(),
-  topicLabel: z.custom((value) => isFunction(value), 'must be a function').optional(),
+  key: configFields.callback().optional(),
+  onDuplicate: configFields.callback().optional(),
+  topicLabel: configFields.callback().optional(),
   registry: z
     .custom(
       (value) =>
@@ -116,7 +117,7 @@ const InboxOptionsSchema = z.strictObject({
       'must be a prom-client Registry',
     )
     .optional(),
-  logger: z.custom((value) => typeof value === 'object' && value !== null, 'must be a Logger').optional(),
+  logger: configFields.object('must be a Logger').optional(),
 });
 
 /** Raised inside the store's effect when the handler nacked: the transaction rolls back, nothing is recorded. */

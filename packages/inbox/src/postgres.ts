@@ -1,4 +1,4 @@
-import { consoleLogger, describeError, EventportError, type Logger, parseOptions } from '@eventport/core';
+import { configFields, consoleLogger, describeError, EventportError, type Logger, parseOptions } from '@eventport/core';
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
 import { type CleanupResult, type InboxRetention, type ResolvedRetention, resolveRetention } from './retention.js';
@@ -24,8 +24,8 @@ const PostgresInboxOptionsSchema = z.strictObject({
   table: z.string().optional(),
   // Validated in detail by resolveRetention.
   retention: z.unknown().optional(),
-  onError: z.custom((value) => typeof value === 'function', 'must be a function').optional(),
-  logger: z.custom((value) => typeof value === 'object' && value !== null, 'must be a Logger').optional(),
+  onError: configFields.callback().optional(),
+  logger: configFields.object('must be a Logger').optional(),
 });
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;

@@ -31,9 +31,7 @@ export const kafkaSchema = z
   .strictObject({
     brokers: configFields.hostPorts.default(['localhost:9092']),
     clientId: z.string().min(1).default('eventport'),
-    ssl: z
-      .union([configFields.flag, z.custom<TlsOptions>((value) => typeof value === 'object' && value !== null)])
-      .default(false),
+    ssl: z.union([configFields.flag, configFields.object<TlsOptions>()]).default(false),
     saslMechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
     saslUsername: z.string().optional(),
     saslPassword: z.string().optional(),

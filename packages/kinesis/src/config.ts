@@ -50,7 +50,7 @@ export const kinesisSchema = z
     /** Required to subscribe: Redis or PostgreSQL shared by the group's members, or "memory" (one process). */
     checkpointStore: checkpointStoreOption.optional(),
     /** Use this client instead of building one; you keep ownership and its configuration (timeouts, retries). */
-    client: z.custom<KinesisClient>((value) => typeof value === 'object' && value !== null).optional(),
+    client: configFields.object<KinesisClient>().optional(),
     autoCreateStreams: flag.default(true),
     shardCount: integer(1, 10_000).default(1),
     leaseTtlMs: integer(1_000, 3_600_000).default(10_000),

@@ -1,4 +1,5 @@
 import {
+  configFields,
   type EventAdapter,
   type EventMessage,
   ForwardingAdapter,
@@ -401,9 +402,7 @@ const Buckets = z
 const MetricsOptionsSchema = z.object({
   publishDurationBuckets: Buckets.optional(),
   handlerDurationBuckets: Buckets.optional(),
-  topicLabel: z
-    .custom<(topic: string) => string>((value) => typeof value === 'function', 'must be a function')
-    .optional(),
+  topicLabel: configFields.callback().optional(),
 });
 
 /** Only validates: the defaults are applied where each option is used. */

@@ -12,7 +12,6 @@ export { classifyNatsError } from './wire.js';
 const text = z.string().min(1).optional();
 const file = z.string().refine(existsSync, 'no such file').optional();
 const int = z.coerce.number().int().positive();
-const object = <T>() => z.custom<T>((value) => typeof value === 'object' && value !== null).optional();
 const servers = z.string().refine((value) => value.split(',').every(parseServer), {
   message: 'must be comma-separated nats:// or tls:// URLs (or host:port)',
 });
@@ -28,8 +27,8 @@ const natsOptions = z.strictObject({
     .default('EP_'),
   ackWaitMs: int.min(1_000).default(30_000),
   requestTimeoutMs: int.default(5_000),
-  stream: object<Partial<StreamConfig>>(),
-  consumer: object<Partial<ConsumerConfig>>(),
+  stream: configFields.object<Partial<StreamConfig>>().optional(),
+  consumer: configFields.object<Partial<ConsumerConfig>>().optional(),
 });
 
 export type NatsOptions = z.input<typeof natsOptions>;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { EventportError } from '@eventport/core';
+import { configFields, EventportError } from '@eventport/core';
 import type { ClientConfig } from '@google-cloud/pubsub';
 import { z } from 'zod';
 
@@ -29,7 +29,6 @@ export function defaultSubscriptionName(topic: string, group: string): string {
 }
 
 const integer = (min: number, max: number) => z.number().int().min(min).max(max);
-const fn = <F>() => z.custom<F>((value) => typeof value === 'function', 'must be a function');
 
 /** Every setting of the backend, env-backed ones included: unknown keys fail, naming the closest valid one. */
 export const pubsubSchema = z.strictObject({
@@ -41,9 +40,9 @@ export const pubsubSchema = z.strictObject({
    * An auth client you built (google-auth-library's `JWT`, `GoogleAuth`...), used instead of
    * keyFilename, which google-auth-library 11 reports as deprecated on every client it creates.
    */
-  authClient: z.custom<ClientConfig['authClient']>((value) => typeof value === 'object' && value !== null).optional(),
+  authClient: configFields.object<ClientConfig['authClient']>().optional(),
   /** Given to `new PubSub()` last: `apiEndpoint` of a regional or private endpoint, `sslCreds`, gRPC options. */
-  clientConfig: z.custom<ClientConfig>((value) => typeof value === 'object' && value !== null).optional(),
+  clientConfig: configFields.object<ClientConfig>().optional(),
   /** host:port of the Pub/Sub emulator (env PUBSUB_EMULATOR_HOST); no credentials are used then. */
   emulatorHost: z
     .string()
@@ -51,7 +50,9 @@ export const pubsubSchema = z.strictObject({
     .optional(),
   /** Subscription of a consumer group. Default `<topic>.<group>`; return an existing subscription's name to use it. */
   // Function defaults come from a factory: zod calls a function given as a default.
-  subscriptionName: fn<(topic: string, group: string) => string>().default(() => defaultSubscriptionName),
+  subscriptionName: configFields
+    .callback<(topic: string, group: string) => string>()
+    .default(() => defaultSubscriptionName),
   /** Ack deadline of created subscriptions and the longest lease asked for at a time (10-600 s). */
   ackDeadlineSeconds: integer(10, 600).default(10),
   /** Longest a record stays leased (the client extends it) before Pub/Sub may redeliver it. */
@@ -62,7 +63,7 @@ export const pubsubSchema = z.strictObject({
   deadLetter: z
     .strictObject({
       maxDeliveryAttempts: integer(5, 100),
-      topic: fn<(topic: string) => string>().default(() => (topic: string) => `${topic}.dlq`),
+      topic: configFields.callback<(topic: string) => string>().default(() => (topic: string) => `${topic}.dlq`),
     })
     .optional(),
   /** Native redelivery backoff on created subscriptions (0-600 s). */
