@@ -24,18 +24,21 @@ export function validateName(stream: string): void {
 export class Streams {
   constructor(private readonly client: KinesisClient) {}
 
-  /** Core calls this for a stream a publish or subscribe found missing (autoCreateStreams): waits until it is ACTIVE. */
+  /** Creates the stream and waits until it is ACTIVE; core calls it for a stream a send or subscribe found missing. */
   async create(stream: string, shardCount: number, signal: AbortSignal): Promise<void> {
     validateName(stream);
-    const exists = await this.client
-      .send(new CreateStreamCommand({ StreamName: stream, ShardCount: shardCount }), { abortSignal: signal })
-      .then(
-        () => false,
-        (error: unknown) => isErrorNamed(error, 'ResourceInUseException') || Promise.reject(error),
-      );
-    // Made by another process a moment ago, it may not be ACTIVE yet: ALREADY_EXISTS means usable.
-    await this.until(stream, 'ACTIVE', signal);
-    if (exists) throw new EventportError('ALREADY_EXISTS', `stream "${stream}" already exists`);
+    // ResourceInUse: made by another process a moment ago (maybe not ACTIVE yet), or still being deleted.
+    const send = () =>
+      this.client
+        .send(new CreateStreamCommand({ StreamName: stream, ShardCount: shardCount }), { abortSignal: signal })
+        .then(
+          () => false,
+          (error: unknown) => isErrorNamed(error, 'ResourceInUseException') || Promise.reject(error),
+        );
+    const existed = await send();
+    // A stream that was being deleted is created once it is gone.
+    await this.until(stream, 'ACTIVE', signal, send);
+    if (existed) throw new EventportError('ALREADY_EXISTS', `stream "${stream}" already exists`);
   }
 
   async delete(stream: string, signal: AbortSignal): Promise<void> {
@@ -78,8 +81,11 @@ export class Streams {
     await this.client.send(new ListStreamsCommand({ Limit: 1 }), { abortSignal: signal });
   }
 
-  /** Polls (gently: Kinesis allows 10 DescribeStreamSummary calls/s per account) until the stream is ACTIVE, or gone for `undefined`. */
-  private async until(stream: string, state: 'ACTIVE' | undefined, signal: AbortSignal) {
+  /**
+   * Polls (gently: Kinesis allows 10 DescribeStreamSummary calls/s per account) until the stream is
+   * ACTIVE, or gone for `undefined`; calls `whenGone` each time it finds none.
+   */
+  private async until(stream: string, state: 'ACTIVE' | undefined, signal: AbortSignal, whenGone?: () => unknown) {
     for (let attempt = 1; ; attempt++) {
       const status = await this.client
         .send(new DescribeStreamSummaryCommand({ StreamName: stream }), { abortSignal: signal })
@@ -88,6 +94,7 @@ export class Streams {
           if (!isErrorNamed(error, 'ResourceNotFoundException')) throw error;
         });
       if (status === state || (state === 'ACTIVE' && status === 'UPDATING')) return;
+      if (status === undefined) await whenGone?.();
       if (!(await pause(backoffDelay(attempt, 50, 1_000), signal))) throw signal.reason;
     }
   }
