@@ -69,12 +69,16 @@ const BY_STATUS: Record<number, ErrorCode> = {
 /** NATS and JetStream errors, through wrappers and causes, to portable codes. */
 export function classifyNatsError(error: unknown): ErrorClassification {
   const byLink = ({ name, code, cause }: ErrorLink, message: string): ErrorCode | undefined => {
-    // Without a cause, a RequestError is "connection disconnected": a flush or request cut off by a reconnect.
+    // Without a cause, a RequestError is "connection disconnected": a flush or request cut off by a reconnect;
+    // with one, the cause says why.
     if ((name === 'RequestError' && !cause) || /heartbeats missed/i.test(message)) return 'CONNECTION';
     if (message.includes('max_payload')) return 'PAYLOAD_TOO_LARGE';
     if (API_ERROR.test(String(name))) return API_CODES.find(([, codes]) => codes.includes(Number(code)))?.[0];
     if (name !== 'JetStreamStatusError') return BY_NAME.find(([pattern]) => pattern.test(String(name)))?.[1];
     return code === 409 && /deleted/i.test(message) ? 'NOT_FOUND' : BY_STATUS[Number(code)];
   };
-  return classifyThrough(error, byLink) ?? { code: 'INTERNAL', retryable: false };
+  const found = classifyThrough(error, byLink);
+  // A request cut off for a reason none of the above knows: its connection, as far as the caller can tell.
+  const cutOff = !found && causeChain(error).some(({ name }) => name === 'RequestError');
+  return found ?? { code: cutOff ? 'CONNECTION' : 'INTERNAL', retryable: cutOff };
 }

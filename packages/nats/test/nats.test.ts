@@ -489,6 +489,20 @@ describe('classify', () => {
     ['closed connection', new errors.ClosedConnectionError(), 'CONNECTION', true],
     ['a flush cut off by a reconnect', new errors.RequestError('connection disconnected'), 'CONNECTION', true],
     [
+      'a request refused for permissions: the cause decides',
+      new errors.RequestError('r', {
+        cause: new errors.PermissionViolationError('Permissions Violation', 'publish', '$JS.API.INFO'),
+      }),
+      'PERMISSION_DENIED',
+      false,
+    ],
+    [
+      'a request cut off for a reason not known',
+      new errors.RequestError('r', { cause: new Error('?') }),
+      'CONNECTION',
+      true,
+    ],
+    [
       'wrapped in an Error cause',
       new Error('outer', { cause: new errors.ConnectionError('refused') }),
       'CONNECTION',
